@@ -1,0 +1,1 @@
+"""Pure plotly figure builders: arrays and frames in, ``go.Figure`` out."""
