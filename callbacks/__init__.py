@@ -1,0 +1,1 @@
+"""Callback modules: one per page, each with ``register(dash_app, policy)``."""

@@ -1,0 +1,1 @@
+"""The data layer: tables, sessions, queries, the model registry and caches."""
