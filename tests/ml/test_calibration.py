@@ -108,3 +108,12 @@ def test_confidence_distributions():
         confidence_distributions(y, proba[:, :2], classes=["x", "y", "z"])
     empty = confidence_distributions([], np.zeros((0, 2)), classes=[0, 1], bins=4)
     assert empty["accuracy"] is None and empty["correct"] == [0, 0, 0, 0]
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import app.ml.calibration as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0

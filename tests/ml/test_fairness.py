@@ -115,3 +115,12 @@ def test_equalize_tpr_exact_fraction_and_no_positives():
     assert out[1] == {"group": "b", "threshold": None, "tpr": None, "n_pos": 0}
     with pytest.raises(ValueError, match="target_tpr"):
         equalize_tpr_thresholds(y, s, g, target_tpr=0)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import app.ml.fairness as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0

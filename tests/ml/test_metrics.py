@@ -219,3 +219,12 @@ def test_metric_info_covers_every_key(binary, diabetes):
         assert info["higher_is_better"] in (True, False, None)
     assert METRIC_INFO["log_loss"]["higher_is_better"] is False
     assert METRIC_INFO["roc_auc"]["higher_is_better"] is True
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import app.ml.metrics as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0

@@ -314,3 +314,12 @@ def test_property_counts_equal_sklearn(rows, k):
         assert sweep.counts_at(t) == sk_counts(y, s, t)
     grid = sweep.grid()
     assert grid["tp"][k] == sk_counts(y, s, k / 100)["tp"]
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import app.ml.threshold as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
