@@ -29,7 +29,8 @@ ENABLE = "admin-users-enable"
 RESET = "admin-users-reset"
 ACTION_MESSAGE = "admin-users-action-message"
 
-ROLE_OPTIONS = [{"label": f"{r.title()}: {ROLE_DESCRIPTIONS[r]}", "value": r} for r in ROLES]
+ROLE_OPTIONS = [{"label": r.title(), "value": r} for r in ROLES]
+ROLE_HELP = " ".join(f"{r.title()}: {ROLE_DESCRIPTIONS[r]}" for r in ROLES)
 
 
 def _field(label: str, control, help_text: str | None = None):
@@ -44,8 +45,8 @@ def layout(ctx: PageContext):
         dbc.CardBody([
             _field("Username", dbc.Input(id=NEW_USERNAME, maxLength=64, placeholder="e.g. jane.doe",
                                          autoComplete="off")),
-            _field("Role", dcc.Dropdown(id=NEW_ROLE, options=ROLE_OPTIONS, value="viewer", clearable=False,
-                                        optionHeight=52)),
+            _field("Role", dcc.Dropdown(id=NEW_ROLE, options=ROLE_OPTIONS, value="viewer", clearable=False),
+                   ROLE_HELP),
             _field("Model", dbc.Input(id=NEW_MODEL, maxLength=128, placeholder="All models"),
                    "Leave empty to grant the role on every model, or name one model."),
             dbc.Button("Create user", id=CREATE, color="primary"),
