@@ -52,14 +52,22 @@ def seed_browser_world(app) -> None:
             user.password_hash = _test_hash()
 
 
+def _seeders():
+    """Return ``seed(app)`` of every ``tests/browser/seed_*.py``, in name order."""
+    import importlib
+
+    folder = Path(__file__).parent
+    return [importlib.import_module(f"tests.browser.{path.stem}").seed
+            for path in sorted(folder.glob("seed_*.py"))]
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
     """Start Glassbox once for the browser tests."""
     tmp = tmp_path_factory.mktemp("live")
     app = build_test_app(tmp, GLASSBOX_LOGIN_LIMIT_IP=10_000)
     seed_browser_world(app)
-    hook = getattr(pytest, "glassbox_browser_seeders", ())
-    for seeder in hook:
+    for seeder in _seeders():
         seeder(app)
     server = LiveServer(app).start()
     yield server
