@@ -303,6 +303,14 @@ def _targets(ctx: ModelContext) -> list[tuple[str, int | None]]:
     return [(str(c), i) for i, c in enumerate(classes)]
 
 
+def _pdp_frame(ctx: ModelContext, rows: np.ndarray) -> pd.DataFrame:
+    """Return sampled test inputs with integer numeric columns as floats (sklearn refuses integer PDP grids)."""
+    X = ctx.X("test").iloc[rows]
+    numeric = {m["name"] for m in ctx.info.feature_meta if m["kind"] == "numeric"}
+    casts = {c: float for c in X.columns if c in numeric and pd.api.types.is_integer_dtype(X[c])}
+    return X.astype(casts) if casts else X
+
+
 def _pdp(ctx: ModelContext, params: dict, lookup: Callable[[str], Any]) -> dict:
     from app.ml.influence import partial_dependence_1d
 
@@ -311,7 +319,7 @@ def _pdp(ctx: ModelContext, params: dict, lookup: Callable[[str], Any]) -> dict:
     if unknown:
         raise ValueError(f"unknown features for partial dependence: {unknown}")
     rows = ctx.sample("test", PDP_ROWS)
-    X = ctx.X("test").iloc[rows]
+    X = _pdp_frame(ctx, rows)
     kinds = {m["name"]: m["kind"] for m in ctx.info.feature_meta}
     grids: dict[str, dict[str, dict]] = {}
     for key, target_index in _targets(ctx):
@@ -336,7 +344,7 @@ def _pdp_2d(ctx: ModelContext, params: dict, lookup: Callable[[str], Any]) -> di
     if len(pair) != 2:
         return {"available": False, "reason": "the model has fewer than two features"}
     rows = ctx.sample("test", PDP_2D_ROWS)
-    X = ctx.X("test").iloc[rows]
+    X = _pdp_frame(ctx, rows)
     kinds = {m["name"]: m["kind"] for m in ctx.info.feature_meta}
     flags = tuple(kinds[f] == "categorical" for f in pair)
     grids = {key: partial_dependence_2d(ctx.estimator, X, pair, grid_resolution=PDP_2D_GRID,
