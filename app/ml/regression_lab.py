@@ -517,7 +517,8 @@ def run_regression_lab(settings: RegressionSettings) -> RegressionLabResult:
     fit = fit_polynomial(x_train, y_train, degree=s.degree, penalty=s.penalty, alpha=s.alpha)
     fit_ms = (time.perf_counter() - start) * 1000.0
     if not fit["converged"]:
-        notes.append(f"The {PENALTIES[s.penalty].split(' ')[0].lower()} solver stopped after "
+        solver = "lasso" if s.penalty == "lasso" else "elastic-net"
+        notes.append(f"The {solver} solver stopped after "
                      f"{_L1_MAX_ITER} iterations before converging (alpha {s.alpha:g} is tiny): "
                      f"the fit is approximate.")
     train_pred = fit["predict"](x_train)

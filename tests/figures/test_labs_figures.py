@@ -130,3 +130,17 @@ def test_coefficient_figure_shows_lasso_zeros(reg_result):
     assert f"{n_zero} of {len(coefs)} exactly zero" in fig.layout.title.text
     assert set(bar.marker.color) <= OKABE_ITO
     assert "No coefficients" in coefficient_figure([]).layout.annotations[0].text
+
+
+def test_every_figure_passes_full_plotly_validation(svm_result, reg_result):
+    """The figures skip per-property validation for speed; prove they would pass it."""
+    figures = [
+        boundary_figure(svm_result, previous={"x": [0.0, 1.0], "y": [1.0, 0.0]}),
+        regression_fit_figure(reg_result),
+        validation_curve_figure(reg_result["validation"], degree=12, noise=0.5),
+        coefficient_figure(reg_result["coefficients"], penalty="lasso"),
+    ]
+    for fig in figures:
+        rebuilt = go.Figure(fig.to_plotly_json())  # validates every property; raises on a bad one
+        assert rebuilt.layout.template.layout.paper_bgcolor == "white"
+        assert rebuilt.layout.title.text and rebuilt.layout.font.family
