@@ -205,3 +205,24 @@ def test_validation(classifier, regressor, kwargs, fragment):
     row = kwargs.pop("row", {"age": 30, "income": 50.0, "color": "blue", "grade": 2})
     with pytest.raises(ValueError, match=fragment):
         find_counterfactual(model, row, feature_meta=META, task=task, **kwargs)
+
+
+def test_works_with_metadata_inferred_by_app_ml_features(classifier):
+    from app.ml.features import infer_feature_meta
+
+    frame = make_frame()
+    meta = infer_feature_meta(frame, categorical=["grade"])
+    row = {"age": 20, "income": 10.0, "color": "blue", "grade": 1}
+    result = find_counterfactual(classifier, row, feature_meta=meta, task="binary", max_evals=400)
+    assert result["found"]
+    after = classifier.predict_proba(one_row(result["counterfactual"]))[0].argmax()
+    assert after != classifier.predict_proba(one_row(row))[0].argmax()
+
+
+def test_docstring_examples():
+    import doctest
+
+    import app.ml.counterfactual
+
+    result = doctest.testmod(app.ml.counterfactual)
+    assert result.attempted > 0 and result.failed == 0

@@ -233,3 +233,12 @@ def test_validation_messages(iris):
         explain_rows(explainer, X.drop(columns=["petal width (cm)"]))
     with pytest.raises(ValueError, match="target_index"):
         explain_rows(explainer, X.iloc[:2], target_index=3)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import app.ml.explain
+
+    result = doctest.testmod(app.ml.explain)
+    assert result.attempted > 0 and result.failed == 0

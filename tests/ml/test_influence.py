@@ -256,3 +256,12 @@ def test_decision_tree_doctest_claim(iris):
     model = DecisionTreeClassifier(random_state=0).fit(X, y)
     result = permutation_importance_summary(model, X, y, n_repeats=2)
     assert result["features"][0] == "petal width (cm)"
+
+
+def test_docstring_examples():
+    import doctest
+
+    import app.ml.influence
+
+    result = doctest.testmod(app.ml.influence)
+    assert result.attempted > 0 and result.failed == 0

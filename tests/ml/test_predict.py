@@ -220,3 +220,28 @@ def test_models_without_uncertainty_give_no_interval():
     result = predict_row(model, GOOD, feature_meta=META, task="regression")
     assert result["interval"] is None
     assert math.isfinite(result["value"])
+
+
+# ---------------------------------------------------------------- with inferred metadata, doctests
+
+def test_works_with_metadata_inferred_by_app_ml_features():
+    from app.ml.features import infer_feature_meta
+
+    frame, y = mixed_frame()
+    meta = infer_feature_meta(frame, categorical=["grade"])
+    model = mixed_pipeline(LogisticRegression()).fit(frame, y)
+    row = median_row(frame, feature_meta=meta)
+    clean, messages = validate_row(row, feature_meta=meta)
+    assert messages == [] and clean == row
+    result = predict_row(model, row, feature_meta=meta, task="binary")
+    expected = model.predict_proba(pd.DataFrame([row])[list(frame.columns)])[0]
+    np.testing.assert_allclose(result["proba"], expected)
+
+
+@pytest.mark.parametrize("module_name", ["app.ml.predict", "app.ml.neighbours"])
+def test_docstring_examples(module_name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module_name))
+    assert result.attempted > 0 and result.failed == 0
