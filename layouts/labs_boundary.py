@@ -224,7 +224,7 @@ def layout(ctx: PageContext):
                  className="mb-3"),
         html.Div([_label("Samples", N_SAMPLES, value=str(v["n_samples"])),
                   _slider(N_SAMPLES, *LIMITS["n_samples"], N_STEP, v["n_samples"],
-                          {20: "20", 500: "500", 1000: "1000", 1500: "1500", 2000: "2000"})], className="mb-3"),
+                          {20: "20", 250: "250", 500: "500", 750: "750", 1000: "1000"})], className="mb-3"),
         html.Div([_label("Noise", NOISE, value=f"{v['noise']:g}"),
                   _slider(NOISE, *LIMITS["noise"], NOISE_STEP, v["noise"], {0: "0", 0.5: "0.5", 1: "1"})],
                  className="mb-3"),

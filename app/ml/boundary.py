@@ -15,6 +15,7 @@ The recipe is fixed so that a reader can reproduce any number by hand:
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -29,6 +30,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
+from threadpoolctl import ThreadpoolController
 
 __all__ = [
     "DATASETS",
@@ -70,7 +72,7 @@ KERNELS = {"rbf": "RBF (Gaussian)", "linear": "Linear", "poly": "Polynomial"}
 #: Inclusive bounds of every numeric control. Sample counts and the mesh are
 #: capped so that no request can tie up a worker for long.
 LIMITS: dict[str, tuple[float, float]] = {
-    "n_samples": (20, 2000),
+    "n_samples": (20, 1000),
     "noise": (0.0, 1.0),
     "seed": (0, 9999),
     "test_fraction": (0.1, 0.5),
@@ -93,17 +95,33 @@ _SVM_S_PER_SUPPORT_VECTOR = 7.0e-8
 _KNN_S_BASE = 1.0e-6
 _KNN_S_PER_NEIGHBOUR = 3.5e-7
 _CHEAP_S_PER_POINT = 2.0e-7
-#: libsvm iterations cost about 10 ns per training row; this bounds the fit
-#: to a few hundred milliseconds even with C = 1000 on overlapping classes.
-_SVM_ITERATION_BUDGET = 3.0e7
-_SVM_MAX_ITER_BOUNDS = (10_000, 100_000)
-#: liblinear passes over the data for the linear kernel.
-_LINEAR_SVM_MAX_ITER = 20_000
+#: libsvm iterations cost from 2 to 30 us at 1000 rows (measured; the first
+#: ones fill the kernel cache). The cap keeps the fit to a few hundred
+#: milliseconds even with C = 1000 on overlapping classes, where libsvm may
+#: need more than 100 000 iterations; the page then says the fit stopped early.
+_SVM_ITERATION_BUDGET = 1.0e7
+_SVM_MAX_ITER_BOUNDS = (5_000, 100_000)
+#: liblinear passes over the data for the linear kernel: about 30 ns per row
+#: and pass, so the cap is a budget of passes x rows, within these bounds.
+_LINEAR_SVM_ITERATION_BUDGET = 8.0e6
+_LINEAR_SVM_MAX_ITER_BOUNDS = (2_000, 20_000)
 #: A training point counts as a support vector of the linear SVM when its
 #: margin y * f(x) is at most 1 + this tolerance.
 _SUPPORT_TOLERANCE = 1e-3
 
 _MARGIN = 0.5  # mesh extends this far beyond the data, in data units
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """Return a handle on the loaded BLAS libraries (no request data; safe to share in a worker)."""
+    return ThreadpoolController()
+
+
+def _one_blas_thread():
+    """Limit BLAS to one thread: these matrices are tiny, and on a shared 2-core host a
+    multi-threaded least-squares solve on 900 x 15 took 7 ms instead of 0.3 ms."""
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 @dataclass(frozen=True)
@@ -115,7 +133,7 @@ class BoundarySettings:
     dataset : {"moons", "circles", "blobs", "xor"}
         Generated two-feature data set.
     n_samples : int
-        Number of generated points (train + test), 20 to 2000.
+        Number of generated points (train + test), 20 to 1000.
     noise : float
         Standard deviation of the Gaussian jitter added to each coordinate, 0 to 1.
     seed : int
@@ -266,7 +284,7 @@ def make_dataset(name: str, *, n_samples: int = 200, noise: float = 0.25,
     name : {"moons", "circles", "blobs", "xor"}
         Which data set.
     n_samples : int, default=200
-        Number of points, 20 to 2000.
+        Number of points, 20 to 1000.
     noise : float, default=0.25
         Standard deviation of the Gaussian jitter, 0 to 1.
     seed : int, default=0
@@ -343,10 +361,21 @@ def split_dataset(X: Any, y: Any, *, test_fraction: float = 0.3,
     return X_train, X_test, y_train, y_test
 
 
-def svm_max_iter(n_train: int) -> int:
-    """Return the libsvm iteration cap for ``n_train`` rows (bounds the fit time)."""
-    lo, hi = _SVM_MAX_ITER_BOUNDS
-    return int(min(hi, max(lo, _SVM_ITERATION_BUDGET // max(int(n_train), 1))))
+def svm_max_iter(n_train: int, *, kernel: str = "rbf") -> int:
+    """Return the solver's iteration cap for ``n_train`` rows (bounds the fit time).
+
+    Examples
+    --------
+    >>> svm_max_iter(900), svm_max_iter(900, kernel="linear")
+    (11111, 8888)
+    """
+    if kernel == "linear":
+        lo, hi = _LINEAR_SVM_MAX_ITER_BOUNDS
+        budget = _LINEAR_SVM_ITERATION_BUDGET
+    else:
+        lo, hi = _SVM_MAX_ITER_BOUNDS
+        budget = _SVM_ITERATION_BUDGET
+    return int(min(hi, max(lo, budget // max(int(n_train), 1))))
 
 
 def make_classifier(settings: BoundarySettings, *, n_train: int | None = None) -> Any:
@@ -355,7 +384,7 @@ def make_classifier(settings: BoundarySettings, *, n_train: int | None = None) -
     SVM with an RBF or polynomial kernel: ``SVC(kernel, C, gamma, degree,
     coef0=1, max_iter=...)`` where the iteration cap depends on ``n_train``
     (see :func:`svm_max_iter`). SVM with the linear kernel:
-    ``LinearSVC(C, loss="hinge", dual=True, max_iter=20000)``, the same
+    ``LinearSVC(C, loss="hinge", dual=True, max_iter=...)``, the same
     objective solved by liblinear, which converges in a fraction of libsvm's
     time at high C (its support vectors are the training points with margin
     ``y * f(x) <= 1``); kNN:
@@ -384,7 +413,8 @@ def make_classifier(settings: BoundarySettings, *, n_train: int | None = None) -
     if n < 1:
         raise ValueError(f"n_train must be at least 1; got {n_train!r}")
     if settings.model == "svm" and settings.kernel == "linear":
-        return LinearSVC(C=settings.C, loss="hinge", dual=True, max_iter=_LINEAR_SVM_MAX_ITER)
+        return LinearSVC(C=settings.C, loss="hinge", dual=True,
+                         max_iter=svm_max_iter(n, kernel="linear"))
     if settings.model == "svm":
         return SVC(kernel=settings.kernel, C=settings.C, gamma=settings.gamma,
                    degree=settings.degree, coef0=1.0, max_iter=svm_max_iter(n))
@@ -627,8 +657,9 @@ def read_boundary(settings: BoundarySettings, *, train_accuracy: float, test_acc
     if not converged:
         cause = ("a steep polynomial kernel" if s.model == "svm" and s.kernel == "poly"
                  else "overlapping classes")
+        knobs = "C" if straight else "C or gamma"
         return (f"The solver hit its iteration cap (high C with {cause}), so this boundary {acc} is "
-                f"not the optimum: lower C or gamma to see the real fit.")
+                f"not the optimum: lower {knobs} to see the real fit.")
 
     if gap >= 0.07:
         if s.model == "svm" and s.kernel == "rbf" and s.gamma >= 10 and s.C >= 100:
@@ -717,6 +748,12 @@ def fit_boundary(X_train: Any, X_test: Any, y_train: Any, y_test: Any, *,
     """
     if not isinstance(settings, BoundarySettings):
         raise ValueError(f"settings must be a BoundarySettings; got {type(settings).__name__}")
+    with _one_blas_thread():
+        return _fit(X_train, X_test, y_train, y_test, settings, resolution)
+
+
+def _fit(X_train: Any, X_test: Any, y_train: Any, y_test: Any, settings: BoundarySettings,
+         resolution: int | None) -> BoundaryResult:
     arrays = []
     for name, X, yv in (("train", X_train, y_train), ("test", X_test, y_test)):
         X = np.asarray(X, dtype=float).reshape(-1, 2) if np.size(X) else np.zeros((0, 2))

@@ -25,6 +25,7 @@ from app.ml.boundary import (
     read_boundary,
     run_boundary,
     split_dataset,
+    svm_max_iter,
 )
 
 
@@ -55,11 +56,11 @@ def test_split_is_sklearns_stratified_split():
         np.testing.assert_array_equal(a, b)
 
 
-def _by_hand(model, s):
+def _by_hand(model, s, n_train):
     return {
         "rbf": SVC(kernel="rbf", C=s.C, gamma=s.gamma),
         "poly": SVC(kernel="poly", C=s.C, gamma=s.gamma, degree=s.degree, coef0=1.0),
-        "linear": LinearSVC(C=s.C, loss="hinge", dual=True, max_iter=20_000),
+        "linear": LinearSVC(C=s.C, loss="hinge", dual=True, max_iter=svm_max_iter(n_train, kernel="linear")),
         "knn": KNeighborsClassifier(n_neighbors=s.k),
         "tree": DecisionTreeClassifier(max_depth=s.max_depth, random_state=s.seed),
         "logreg": LogisticRegression(C=s.C, max_iter=1000),
@@ -80,7 +81,7 @@ def test_accuracy_matches_sklearn_by_hand(model, kwargs):
     X, y = make_dataset(s.dataset, n_samples=160, noise=s.noise, seed=s.seed)
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=s.test_fraction, random_state=s.seed,
                                               stratify=y)
-    clf = _by_hand(model, s).fit(X_tr, y_tr)
+    clf = _by_hand(model, s, len(y_tr)).fit(X_tr, y_tr)
     assert r.train_accuracy == pytest.approx(clf.score(X_tr, y_tr), abs=1e-12)
     assert r.test_accuracy == pytest.approx(clf.score(X_te, y_te), abs=1e-12)
     np.testing.assert_array_equal(r.test_pred, clf.predict(X_te))
@@ -93,7 +94,7 @@ def test_accuracy_matches_sklearn_by_hand(model, kwargs):
 def test_linear_svm_support_vectors_are_points_on_or_inside_the_margin():
     s = BoundarySettings(model="svm", kernel="linear", dataset="moons", n_samples=200)
     r = run_boundary(s, resolution=20)
-    clf = _by_hand("linear", s).fit(r.X_train, r.y_train)
+    clf = _by_hand("linear", s, len(r.y_train)).fit(r.X_train, r.y_train)
     margin = np.where(r.y_train == 1, 1, -1) * clf.decision_function(r.X_train)
     np.testing.assert_array_equal(r.support_indices, np.flatnonzero(margin <= 1 + 1e-3))
     # Every misclassified training point is a support vector.

@@ -31,8 +31,8 @@ def _sklearn_model(penalty: str, alpha: float):
     return {
         "none": LinearRegression(),
         "ridge": Ridge(alpha=alpha),
-        "lasso": Lasso(alpha=alpha, max_iter=2000),
-        "elasticnet": ElasticNet(alpha=alpha, l1_ratio=0.5, max_iter=2000),
+        "lasso": Lasso(alpha=alpha),
+        "elasticnet": ElasticNet(alpha=alpha, l1_ratio=0.5),
     }[penalty]
 
 
