@@ -11,6 +11,7 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, mean_squared_error, roc_auc_score
 
+from app.ml.influence import partial_dependence_1d
 from app.ml.threshold import ThresholdSweep
 from data import analyses
 from data.analyses import ANALYSES, IMPORTANCE_ROWS, analyses_for
@@ -101,6 +102,14 @@ def test_multiclass_payloads(store, multiclass_case):
         expected = roc_auc_score(test["target"] == c, model.predict_proba(test[features])[:, i])
         assert per_class[str(c)]["roc"]["auc"] == pytest.approx(expected)
     assert set(results["pdp"]["grids"]) == {"0", "1", "2"}
+    # Per-class grids (computed with the model's outputs remembered across classes) equal direct calls.
+    feature = results["pdp"]["features"][0]
+    for i in range(3):
+        direct = partial_dependence_1d(model, test[features], feature, grid_resolution=6, ice_samples=10,
+                                       target_index=i)
+        got = results["pdp"]["grids"][str(i)][feature]
+        assert got["average"] == pytest.approx(direct["average"])
+        np.testing.assert_allclose(got["ice"], direct["ice"])
     assert results["impurity_importance"]["available"] is True
     assert sum(results["impurity_importance"]["mean"]) == pytest.approx(1.0)
     assert len(results["pdp"]["features"]) == 4
