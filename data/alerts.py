@@ -294,16 +294,18 @@ def evaluate_rule_for_version(session: Session, rule: AlertRule, ref: VersionRef
 
 
 def evaluate_rules(db: Database, *, model_name: str | None = None, now: dt.datetime | None = None,
-                   version_ids: Iterable[int] | None = None) -> list[FiredEvent]:
+                   version_ids: Iterable[int] | None = None, settings=None) -> list[FiredEvent]:
     """Evaluate the enabled rules (of one model, or all) and record new events; return them.
 
-    Notifications for new events are queued in the same transaction (see
-    :mod:`data.notify`); delivering them is a separate step.
+    Notifications for new events are queued in the same transaction, one per
+    channel of ``settings`` (default: :func:`data.notify.load_settings`);
+    delivering them is a separate step (:func:`data.notify.deliver_pending`).
     """
-    from data.notify import queue_notifications
+    from data.notify import load_settings, queue_notifications
     from data.registry import ModelRecord, ModelVersion
 
     now = now or utcnow()
+    settings = settings or load_settings()
     fired: list[FiredEvent] = []
     with db.session() as s:
         query = select(AlertRule, ModelRecord).join(ModelRecord, ModelRecord.id == AlertRule.model_id) \
@@ -331,7 +333,7 @@ def evaluate_rules(db: Database, *, model_name: str | None = None, now: dt.datet
                 for edge in evaluate_rule_for_version(s, rule, ref, now=now):
                     event = _record(s, rule, ref, edge)
                     if event is not None:
-                        queue_notifications(s, event)
+                        queue_notifications(s, event, settings=settings)
                         fired.append(FiredEvent(id=event.id, rule=rule.name, model=model.name, version=ref.number,
                                                 time=event.bucket_start, value=event.value, n=event.n,
                                                 message=event.message))
