@@ -460,11 +460,8 @@ class VersionRef:
     prediction_bins: dict
     prediction_kind: str
     scorer_state: dict
-
-    @property
-    def kinds(self) -> dict[str, str]:
-        """Return feature name -> "numeric" | "categorical"."""
-        return {m["name"]: m["kind"] for m in self.feature_meta}
+    #: Feature name -> "numeric" | "categorical".
+    kinds: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -532,7 +529,7 @@ def _version_ref(version, drift: dict, scorer: dict) -> VersionRef:
                       task=version.task, classes=classes, positive=positive, features=tuple(version.features),
                       feature_meta=tuple(version.feature_meta), bins=drift["features"],
                       prediction_bins=drift["prediction"], prediction_kind=drift.get("prediction_kind", ""),
-                      scorer_state=scorer["scorer"])
+                      scorer_state=scorer["scorer"], kinds={m["name"]: m["kind"] for m in version.feature_meta})
 
 
 def reference_if_ready(session: Session, version) -> VersionRef | None:
@@ -1361,9 +1358,12 @@ RECORD_SORTS = {"time": (PredictionLog.ts, PredictionLog.id), "outlier": (Predic
                 "score": (PredictionLog.score,)}
 
 
-def count_records(session: Session, window: Window) -> int:
-    """Return how many records the window holds."""
-    return int(session.scalar(select(func.count()).select_from(PredictionLog).where(*_raw_where(window))) or 0)
+def count_records(session: Session, window: Window, *, anomalous_only: bool = False) -> int:
+    """Return how many records the window holds (only those with an anomaly, if asked)."""
+    where = _raw_where(window)
+    if anomalous_only:
+        where.append(PredictionLog.anomalies > 0)
+    return int(session.scalar(select(func.count()).select_from(PredictionLog).where(*where)) or 0)
 
 
 def records_page(session: Session, window: Window, *, offset: int, limit: int, sort: str = "time",

@@ -1,0 +1,1 @@
+"""Monitoring services shared by the pages, the reports and the command line."""
