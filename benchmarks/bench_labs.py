@@ -78,19 +78,22 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return float(np.percentile(arr, 50)), float(np.percentile(arr, 95))
 
 
-def _time(func: Callable[[], object], repeats: int) -> tuple[list[float], list[float], object]:
-    """Return (callback seconds, callback + JSON seconds, last output) over ``repeats`` calls."""
+def _time(func: Callable[[], object], repeats: int) -> tuple[list[float], list[float], list[float]]:
+    """Return wall seconds, wall seconds with JSON encoding, and process CPU seconds per call."""
     func()  # warm-up: imports, caches, first-call allocations
-    bare, encoded, out = [], [], None
+    bare, encoded, cpu = [], [], []
     for _ in range(repeats):
+        cpu_start = time.process_time()
         start = time.perf_counter()
         out = func()
         mid = time.perf_counter()
+        cpu_mid = time.process_time()
         to_json_plotly(out)
         end = time.perf_counter()
         bare.append(mid - start)
         encoded.append(end - start)
-    return bare, encoded, out
+        cpu.append(cpu_mid - cpu_start)
+    return bare, encoded, cpu
 
 
 def _boundary_call(values: dict) -> Callable[[], object]:
@@ -113,24 +116,27 @@ def bench_callbacks(repeats: int) -> str:
     """Time both callbacks over the named cases."""
     rows = []
     for name, values in BOUNDARY_CASES:
-        bare, enc, _ = _time(_boundary_call(values), repeats)
+        bare, enc, cpu = _time(_boundary_call(values), repeats)
         settings_n = values["n_samples"]
         result = run_boundary(BoundarySettings(
             dataset=values["dataset"], n_samples=settings_n, noise=values["noise"], seed=values["seed"],
             test_fraction=values["test_fraction"], model=values["model"], kernel=values["kernel"],
             C=float(f"{10 ** values['log_c']:.4g}"), gamma=float(f"{10 ** values['log_gamma']:.4g}"),
             degree=values["degree"], k=values["k"], max_depth=values["max_depth"]))
-        p50, p95 = _percentiles(bare)
-        e50, e95 = _percentiles(enc)
-        rows.append([f"boundary {name}", f"{p50:.0f}", f"{p95:.0f}", f"{e50:.0f}", f"{e95:.0f}",
+        rows.append([f"boundary {name}", *_cells(bare, enc, cpu),
                      f"mesh {result.resolution}²" + (f", {result.n_support} SV" if result.n_support else "")])
     for name, values in REGRESSION_CASES:
-        bare, enc, _ = _time(_regression_call(values), repeats)
-        p50, p95 = _percentiles(bare)
-        e50, e95 = _percentiles(enc)
-        rows.append([f"regression {name}", f"{p50:.0f}", f"{p95:.0f}", f"{e50:.0f}", f"{e95:.0f}",
-                     "16 fits (15-degree validation curve + current)"])
-    return _table(["Case", "p50 ms", "p95 ms", "p50 ms + JSON", "p95 ms + JSON", "Work"], rows)
+        bare, enc, cpu = _time(_regression_call(values), repeats)
+        rows.append([f"regression {name}", *_cells(bare, enc, cpu), "16 fits"])
+    return _table(["Case", "p50 ms", "p95 ms", "p50 + JSON", "p95 + JSON", "CPU p50", "CPU p95", "Work"], rows)
+
+
+def _cells(bare: list[float], enc: list[float], cpu: list[float]) -> list[str]:
+    out = []
+    for samples in (bare, enc, cpu):
+        p50, p95 = _percentiles(samples)
+        out += [f"{p50:.0f}", f"{p95:.0f}"]
+    return out
 
 
 def bench_boundary_growth(repeats: int) -> str:
@@ -138,23 +144,26 @@ def bench_boundary_growth(repeats: int) -> str:
     rows = []
     for n in (100, 250, 500, 750, 1000):
         values = dict(BOUNDARY_DEFAULT, n_samples=n, noise=0.5)
-        bare, _, _ = _time(_boundary_call(values), repeats)
+        bare, _, cpu = _time(_boundary_call(values), repeats)
         result = run_boundary(BoundarySettings(n_samples=n, noise=0.5))
-        p50, p95 = _percentiles(bare)
         rows.append([f"samples {n}, adaptive mesh", str(result.resolution), str(result.n_support),
-                     f"{p50:.0f}", f"{p95:.0f}"])
+                     *_pair(bare), *_pair(cpu)])
     for res in (25, 50, 100, 200, 300):
         settings = BoundarySettings(n_samples=1000, noise=0.5)
 
         def call(settings=settings, res=res):
             return boundary_figure(run_boundary(settings, resolution=res).to_dict())
 
-        bare, _, _ = _time(call, repeats)
-        p50, p95 = _percentiles(bare)
+        bare, _, cpu = _time(call, repeats)
         n_sv = run_boundary(settings, resolution=10).n_support
-        rows.append([f"samples 1000, forced mesh {res}²", str(res), str(n_sv), f"{p50:.0f}", f"{p95:.0f}"])
-    return _table(["SVM RBF (C=1, gamma=1, noise 0.5)", "Mesh per axis", "Support vectors", "p50 ms", "p95 ms"],
-                  rows)
+        rows.append([f"samples 1000, forced mesh {res}²", str(res), str(n_sv), *_pair(bare), *_pair(cpu)])
+    return _table(["SVM RBF (C=1, gamma=1, noise 0.5)", "Mesh per axis", "Support vectors", "p50 ms", "p95 ms",
+                   "CPU p50", "CPU p95"], rows)
+
+
+def _pair(samples: list[float]) -> list[str]:
+    p50, p95 = _percentiles(samples)
+    return [f"{p50:.0f}", f"{p95:.0f}"]
 
 
 def bench_regression_growth(repeats: int) -> str:
@@ -163,11 +172,10 @@ def bench_regression_growth(repeats: int) -> str:
     for n in (20, 100, 250, 500, 1000):
         for penalty, log_alpha in (("none", -2.0), ("lasso", -5.0)):
             values = dict(REGRESSION_DEFAULT, n_samples=n, degree=15, penalty=penalty, log_alpha=log_alpha)
-            bare, _, _ = _time(_regression_call(values), repeats)
-            p50, p95 = _percentiles(bare)
+            bare, _, cpu = _time(_regression_call(values), repeats)
             rows.append([f"samples {n}, degree 15, {penalty}" + (" alpha=1e-5" if penalty == "lasso" else ""),
-                         f"{p50:.0f}", f"{p95:.0f}"])
-    return _table(["Regression lab", "p50 ms", "p95 ms"], rows)
+                         *_pair(bare), *_pair(cpu)])
+    return _table(["Regression lab", "p50 ms", "p95 ms", "CPU p50", "CPU p95"], rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,8 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     header = (f"## Labs: server time per update\n\n"
               f"Python {platform.python_version()}, {os.cpu_count()} CPU cores, load average at start {load}; "
               f"{repeats} calls per row after one warm-up (growth tables: {growth_repeats}). "
-              f"Times are the callback function called directly (validation, fit, figures); "
-              f"'+ JSON' adds the encoding Dash does before answering.\n")
+              f"Times are wall-clock milliseconds of the callback function called directly (validation, "
+              f"fit, figures); '+ JSON' adds the encoding Dash does before answering; CPU is the process "
+              f"CPU time of the callback, which other load on a shared host does not inflate.\n")
     started = time.perf_counter()
     sections = [
         header,

@@ -250,8 +250,7 @@ def layout(ctx: PageContext):
                   dcc.Slider(id=LOG_ALPHA, min=ALPHA_LOG_RANGE[0], max=ALPHA_LOG_RANGE[1], step=LOG_STEP,
                              value=v["log_alpha"], updatemode="mouseup", allow_direct_input=False,
                              included=False, disabled=v["penalty"] == "none", className="mb-2",
-                             marks={e: f"{10 ** e:g}" for e in range(int(ALPHA_LOG_RANGE[0]),
-                                                                     int(ALPHA_LOG_RANGE[1]) + 1)})],
+                             marks={-5: "1e-5", -3: "0.001", -1: "0.1", 1: "10", 3: "1000"})],
                  className="mb-3"),
     ]
     controls = dbc.Card([dbc.CardHeader("Controls"), dbc.CardBody(truth + model)])

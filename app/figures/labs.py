@@ -147,7 +147,6 @@ def boundary_figure(result: Mapping, *, previous: Mapping | None = None,
                 continue
             traces.append(go.Scatter(
                 x=X[mask, 0], y=X[mask, 1], mode="markers", name=f"{part.title()} · class {cls}",
-                legendgroup=f"class{cls}",
                 marker=dict(color=CLASS_COLORS[cls], symbol=symbol, size=size,
                             line=dict(color="white" if part == "train" else PALETTE["black"], width=1)),
                 hovertemplate=f"{part} point, class {cls}<br>x1 %{{x:.2f}}, x2 %{{y:.2f}}<extra></extra>",
@@ -269,8 +268,12 @@ def validation_curve_figure(validation: Mapping, *, degree: int | None = None,
     if degree is not None:
         shapes.append(dict(type="line", yref="paper", x0=degree, x1=degree, y0=0, y1=1,
                            line=dict(color=PALETTE["black"], width=2, dash="dash")))
-        annotations.append(dict(text=f"degree {degree}", x=degree, yref="paper", y=1.0, xanchor="left",
-                                yanchor="bottom", showarrow=False, font=dict(size=12)))
+        # Inside the top of the plot, on the side with more room, clear of the legend above it.
+        right_half = degree > (min(degrees) + max(degrees)) / 2
+        annotations.append(dict(text=f"current degree {degree}", x=degree, yref="paper", y=0.99,
+                                xanchor="right" if right_half else "left", xshift=-4 if right_half else 4,
+                                yanchor="top", showarrow=False, font=dict(size=12),
+                                bgcolor="rgba(255,255,255,0.85)"))
     return _assemble(traces, title=title, x_title="Polynomial degree", y_title="RMSE (target units, log scale)",
                      height=height, xaxis=dict(dtick=1, range=[min(degrees) - 0.5, max(degrees) + 0.5]),
                      yaxis=dict(type="log"), shapes=shapes, annotations=annotations)
@@ -287,23 +290,23 @@ def coefficient_figure(coefficients: Any, *, penalty: str | None = None, height:
         Named in the title.
     height : int, default=300
     """
-    title = "Coefficient magnitudes (standardised powers of x)"
+    title = "Coefficient sizes"
     if penalty and penalty != "none":
-        title += f", {penalty} penalty"
+        title += f" ({penalty})"
     coefs = _array(coefficients)
     if coefs.size == 0:
         return empty_figure("No coefficients: the model could not be fitted.", title=title, height=height)
-    powers = [f"x^{i}" for i in range(1, coefs.size + 1)]
+    powers = [f"x<sup>{i}</sup>" for i in range(1, coefs.size + 1)]
     mags = np.abs(coefs)
     zero = mags == 0.0
     colors = [PALETTE["grey"] if z else (PALETTE["blue"] if c > 0 else PALETTE["orange"])
               for c, z in zip(coefs, zero)]
     n_zero = int(zero.sum())
     if n_zero:
-        title += f": {n_zero} of {coefs.size} exactly zero"
+        title += f": {n_zero} of {coefs.size} exactly 0"
     bar = go.Bar(x=powers, y=mags, marker_color=colors, name="|coefficient|",
                  text=["0" if z else "" for z in zero], textposition="outside",
                  customdata=coefs, hovertemplate="%{x}<br>coefficient %{customdata:.4g}<extra></extra>")
-    return _assemble([bar], title=title, x_title="Power of x (blue positive, orange negative, grey zero)",
+    return _assemble([bar], title=title, x_title="Power of x (blue +, orange −)",
                      y_title="|coefficient| (target units)", height=height, show_legend=False,
                      yaxis=dict(rangemode="tozero"))

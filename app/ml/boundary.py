@@ -87,8 +87,8 @@ _INTEGER_FIELDS = ("n_samples", "seed", "degree", "k", "max_depth")
 #: Mesh resolution bounds (points per axis) and the time budget for
 #: evaluating the model on the mesh, from measurements on a 2-core machine.
 MIN_RESOLUTION = 40
-MAX_RESOLUTION = 100
-_MESH_BUDGET_S = 0.08
+MAX_RESOLUTION = 80
+_MESH_BUDGET_S = 0.06
 #: Seconds per mesh point, measured: libsvm spends about 70 ns per support
 #: vector and point; kNN ``predict_proba`` about 1 us + 0.35 us per neighbour.
 _SVM_S_PER_SUPPORT_VECTOR = 7.0e-8
@@ -431,7 +431,7 @@ def mesh_resolution(*, model: str, kernel: str = "rbf", n_support: int = 0, k: i
     The cost per mesh point is about 70 ns per support vector for an SVM and
     1 us + 0.35 us per neighbour for kNN; trees, logistic regression and the
     linear SVM are nearly free. The resolution is the square root of the
-    budget (80 ms) over that cost, clipped to [40, 100].
+    budget (60 ms) over that cost, clipped to [40, 80].
 
     Parameters
     ----------
@@ -452,7 +452,7 @@ def mesh_resolution(*, model: str, kernel: str = "rbf", n_support: int = 0, k: i
     >>> mesh_resolution(model="svm", n_support=1500)
     40
     >>> mesh_resolution(model="tree")
-    100
+    80
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}; got {model!r}")

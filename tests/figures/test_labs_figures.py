@@ -127,7 +127,7 @@ def test_coefficient_figure_shows_lasso_zeros(reg_result):
     n_zero = sum(c == 0.0 for c in coefs)
     assert n_zero > 0
     assert list(bar.text).count("0") == n_zero
-    assert f"{n_zero} of {len(coefs)} exactly zero" in fig.layout.title.text
+    assert f"{n_zero} of {len(coefs)} exactly 0" in fig.layout.title.text
     assert set(bar.marker.color) <= OKABE_ITO
     assert "No coefficients" in coefficient_figure([]).layout.annotations[0].text
 
