@@ -18,6 +18,7 @@ from dash import ClientsideFunction, Input, Output, State, callback_context, htm
 
 from app.audit import record_event
 from app.figures.common import TEST_COLOR, TRAIN_COLOR
+from app.figures.confusion import legend_below
 from app.figures.performance import confusion_figure, metrics_bars_figure, pr_figure, roc_figure
 from app.figures.threshold import cost_curve_figure, fairness_figure
 from app.ml.fairness import RATES
@@ -97,15 +98,6 @@ def _grid_payload(version: ModelVersion, sweeps: dict, curves: dict) -> dict:
             "best_f1": best, "info": info, "order": list(TABLE_KEYS)}
 
 
-def _below_legend(fig, height: int = 430):
-    """Move the legend under the plot: half-width cards are too narrow for a legend beside the title."""
-    fig.update_layout(height=height, legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0),
-                      margin=dict(b=120))
-    fig.update_yaxes(title_font=dict(size=12))
-    fig.update_xaxes(title_font=dict(size=12))
-    return fig
-
-
 def _build_figures(version: ModelVersion, sweeps: dict, curves: dict, split: str, t: float) -> dict:
     """Build the figures at threshold ``t`` (the browser patches them as the slider moves)."""
     negative, positive = views.labels_of(version)
@@ -126,8 +118,8 @@ def _build_figures(version: ModelVersion, sweeps: dict, curves: dict, split: str
         pr_points[name] = {"recall": ms["recall"], "precision": ms["precision"] if flagged else None,
                            "threshold": t}
     test_sweep = sweeps["test"]
-    roc = _below_legend(roc_figure(roc_curves, operating_points=roc_points))
-    pr = _below_legend(pr_figure(pr_curves, operating_points=pr_points,
+    roc = legend_below(roc_figure(roc_curves, operating_points=roc_points))
+    pr = legend_below(pr_figure(pr_curves, operating_points=pr_points,
                                  prevalence=test_sweep.n_pos / test_sweep.n if test_sweep.n else None))
     # A PR marker is left out while nothing is flagged (precision undefined): add it so the browser can move it.
     colors = {"train": TRAIN_COLOR, "test": TEST_COLOR}

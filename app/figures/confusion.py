@@ -1,0 +1,54 @@
+"""Figures and layout helpers for the model views: per-class report, sampled titles, legends below.
+
+Pure plotly: dicts and lists in, ``go.Figure`` out.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from app.figures.common import PALETTE, empty_figure, style
+
+__all__ = ["legend_below", "per_class_figure", "sampled_title"]
+
+
+def legend_below(fig: go.Figure, *, height: int = 430) -> go.Figure:
+    """Move the legend under the plot area (half-width cards are too narrow for a legend beside the title)."""
+    fig.update_layout(height=height, margin=dict(b=120),
+                      legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0))
+    fig.update_xaxes(title_font=dict(size=12))
+    fig.update_yaxes(title_font=dict(size=12))
+    return fig
+
+
+def sampled_title(fig: go.Figure, *, shown: int, total: int) -> go.Figure:
+    """Append "(a random sample of N of M rows)" to the title when only a sample is drawn."""
+    if shown < total:
+        title = fig.layout.title.text or ""
+        fig.update_layout(title_text=f"{title} (a random sample of {shown:,} of {total:,} rows)")
+    return fig
+
+
+def per_class_figure(report: list[dict], *, title: str = "Precision, recall and F1 by class") -> go.Figure:
+    """Grouped bars of precision, recall and F1 for each class, with the class size on hover.
+
+    ``report`` is an :func:`app.ml.metrics.per_class_report` list.
+    """
+    if not report:
+        return empty_figure("No per-class report: there are no rows.", title=title)
+    names = [f"{r['class']}" for r in report]
+    support = [r.get("support", 0) for r in report]
+    fig = go.Figure()
+    for key, label, color in (("precision", "Precision", PALETTE["blue"]), ("recall", "Recall", PALETTE["orange"]),
+                              ("f1", "F1", PALETTE["green"])):
+        values = [r.get(key) for r in report]
+        fig.add_trace(go.Bar(
+            x=names, y=values, name=label, marker=dict(color=color), customdata=support,
+            text=["n/a" if v is None else f"{v:.2f}" for v in values], textposition="outside", cliponaxis=False,
+            hovertemplate=f"class %{{x}}<br>{label} %{{y:.3f}}<br>rows of the class %{{customdata:,}}<extra></extra>",
+        ))
+    fig.update_layout(barmode="group")
+    style(fig, title=title, x_title="True class", y_title="Score (0 to 1, higher is better)")
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(range=[0, 1.12], tickvals=[0, 0.25, 0.5, 0.75, 1.0])
+    return fig
