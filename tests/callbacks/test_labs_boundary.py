@@ -102,11 +102,21 @@ def test_forged_compare_switch_gives_a_message(compare):
     assert call(compare=compare)[0] is no_update
 
 
-def test_single_class_training_set_is_reported():
-    # The smallest data set still has both classes after a stratified split, so force one directly.
-    data = C.boundary_figure({"X_train": [[0, 0]], "y_train": [1], "X_test": [], "y_test": [],
-                              "error": "only one class"})
-    assert "not fitted" in data.layout.title.text
+def test_single_class_training_set_is_a_message(monkeypatch):
+    # Generated data always keeps both classes after the stratified split, so hand the callback
+    # a one-class training set the way app.ml reports it.
+    import numpy as np
+
+    from app.ml.boundary import fit_boundary
+
+    X = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.5], [3.0, 1.0]])
+    monkeypatch.setattr(C, "run_boundary",
+                        lambda settings: fit_boundary(X[:3], X[3:], [1, 1, 1], [0], settings=settings))
+    fig, stats, reading, message, store, search = call()
+    assert "only one class" in reading
+    assert "only one class" in str(message.to_plotly_json())
+    assert "not fitted" in fig.layout.title.text
+    assert "–" in str(stats.to_plotly_json())  # no accuracies to show
 
 
 def test_same_controls_same_answer():
