@@ -227,3 +227,12 @@ def test_settings_reject_bad_values(kwargs):
 def test_read_boundary_validates_accuracies():
     with pytest.raises(ValueError):
         read_boundary(BoundarySettings(), train_accuracy=1.5, test_accuracy=0.5)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import app.ml.boundary as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 5 and result.failed == 0

@@ -192,3 +192,12 @@ def test_diagnose_fit_rules():
     assert diagnose_fit(train_rmse=0.0, test_rmse=0.05, noise=0.0, spread=2)[0] == "good fit"
     with pytest.raises(ValueError):
         diagnose_fit(train_rmse=float("nan"), test_rmse=1, noise=0.5, spread=1)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import app.ml.regression_lab as module
+
+    result = doctest.testmod(module)
+    assert result.attempted > 5 and result.failed == 0
