@@ -155,3 +155,20 @@ def test_anonymous_cannot_read_the_cards(client, models):
                                                             "inputs": INPUTS, "state": []})
     assert response.status_code in (302, 401, 403)
     assert "alpha" not in response.get_data(as_text=True)
+
+
+def test_a_model_without_a_grant_is_absent_from_selectors_and_refused_by_model_callbacks(app, models, make_user):
+    from app.security.permissions import Permission
+    from callbacks.model_select import fill_selector, resolve
+    from callbacks.validate import InvalidInput
+
+    olga = user(app, models, make_user, "olga", "viewer", model="alpha.v2")
+    with app.app_context():
+        options, value, *_ = fill_selector(None, "beta", None, user=olga, permission=Permission.VIEW_METRICS)
+        assert [o["value"] for o in options] == ["alpha.v2"] and value == "alpha.v2"
+        with pytest.raises(InvalidInput, match="do not have access to a model called 'beta'"):
+            resolve("beta", None, user=olga, permission=Permission.VIEW_METRICS)
+        # The same answer for a name that does not exist: no probing of model names.
+        with pytest.raises(InvalidInput, match="do not have access to a model called 'ghost'"):
+            resolve("ghost", None, user=olga, permission=Permission.VIEW_METRICS)
+        assert resolve("alpha.v2", None, user=olga, permission=Permission.VIEW_METRICS).name == "alpha.v2"
