@@ -172,6 +172,9 @@
   }
 
   dc.glassbox_threshold = {
+    /* Exposed for the tests that compare these numbers with the server's. */
+    _metrics: metricsFromCounts,
+
     /* Keep slider, box and the current threshold in step. Returns [slider, box, current, exactRequest]. */
     sync: function (slider, box, jump) {
       var trig = triggered();
