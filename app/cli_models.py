@@ -56,9 +56,11 @@ def _fmt(value) -> str:
 @click.option("--trust-pickle", is_flag=True,
               help="Allow a pickle/joblib model file. Loading a pickle runs code from the file: only for files you trust.")
 @click.option("--run-analyses", is_flag=True, help="Compute the analyses now instead of leaving them to the server.")
+@click.option("--max-size-mb", type=click.IntRange(1, 100_000), default=None,
+              help="Largest accepted file in MB (default: GLASSBOX_MAX_UPLOAD_MB, 200).")
 @with_appcontext
 def register(name, model_path, train_path, test_path, target, positive_class, group_columns, description, tags, task,
-             trust_pickle, run_analyses) -> None:
+             trust_pickle, run_analyses, max_size_mb) -> None:
     """Register a fitted model with its train and test data as a new version."""
     from data.registry import register_files
     from data.validation import RegistrationError
@@ -70,7 +72,8 @@ def register(name, model_path, train_path, test_path, target, positive_class, gr
             name=name, model_path=model_path, train_path=train_path, test_path=test_path, target=target,
             created_by=_operator(), positive_class=positive_class, group_columns=group_columns,
             description=description, tags=tags, task=task, trust_pickle=trust_pickle,
-            max_bytes=current_app.config.get("GLASSBOX_MAX_UPLOAD_BYTES", 200 * 1024 * 1024))
+            max_bytes=(max_size_mb * 1024 * 1024 if max_size_mb
+                       else current_app.config.get("GLASSBOX_MAX_UPLOAD_BYTES", 200 * 1024 * 1024)))
     except RegistrationError as exc:
         _audit("model.register", name, detail=str(exc), outcome="failure")
         raise click.ClickException(f"registration refused: {exc}") from None

@@ -24,6 +24,8 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 #: Rows used to prove that the model predicts on the data (the analyses use all rows later).
 PREDICT_PROBE_ROWS = 500
+#: Levels per categorical feature added to the probe (each level's first row).
+PROBE_LEVELS = 200
 MAX_TAGS = 20
 
 
@@ -169,16 +171,27 @@ def _check_target(frame: pd.DataFrame, label: str, *, target: str, task: str, cl
             "least two classes in the test target")
 
 
-def _probe(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
+def _probe(frame: pd.DataFrame, rows: int, features: list[str]) -> pd.DataFrame:
+    """Return a random sample of ``rows`` rows plus the first row of every level of each non-numeric
+    feature and the first row with a missing value in each feature: the rows most likely to break a
+    pipeline (an encoder that meets an unknown category, an imputer-less model that meets a NaN)."""
     if len(frame) <= rows:
         return frame
-    return frame.sample(n=rows, random_state=0)
+    picked = set(frame.sample(n=rows, random_state=0).index)
+    for column in features:
+        values = frame[column]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            firsts = values.drop_duplicates().index[:PROBE_LEVELS]
+            picked.update(firsts)
+        missing = values.index[values.isna().to_numpy()][:1]
+        picked.update(missing)
+    return frame.loc[sorted(picked)]
 
 
 def check_predicts(estimator: Any, frame: pd.DataFrame, *, label: str, features: list[str], task: str,
                    classes: list | None) -> None:
     """Run the model on a sample of ``frame``; raise if it fails or returns something unusable."""
-    X = _probe(frame, PREDICT_PROBE_ROWS)[features]
+    X = _probe(frame, PREDICT_PROBE_ROWS, features)[features]
     try:
         pred = np.asarray(estimator.predict(X))
     except Exception as exc:

@@ -64,6 +64,17 @@ def test_refused_registration_exits_with_the_message(app, db, files):
     assert ("model.register", "churn", "failure") in audit_actions(db)
 
 
+def test_size_limit(app, db, files):
+    small_enough = app.test_cli_runner().invoke(register, register_args(files, "--max-size-mb", "1"))
+    assert small_enough.exit_code == 0, small_enough.output
+    big = files / "big.csv"
+    big.write_bytes(b"x" * (1024 * 1024 + 10))
+    args = register_args(files, "--max-size-mb", "1")
+    args[args.index("--train") + 1] = str(big)
+    too_large = app.test_cli_runner().invoke(register, args)
+    assert too_large.exit_code == 1 and "train file big.csv is 1.0 MB; the limit is 1.0 MB" in too_large.output
+
+
 def test_pickle_needs_the_flag(app, db, files):
     args = register_args(files)
     args[args.index("--model") + 1] = str(files / "model.pkl")

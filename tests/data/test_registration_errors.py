@@ -254,3 +254,20 @@ def test_concurrent_number_clash_cleans_up(store, binary_case, monkeypatch):
     assert sorted(p.name for p in (artifact_dir / "churn").iterdir()) == before
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(ModelVersion)) == 1
+
+
+def test_an_unknown_category_far_down_the_test_set_is_caught(store, categorical_case):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    _, train, test = categorical_case
+    strict = make_pipeline(ColumnTransformer([("cat", OneHotEncoder(handle_unknown="error"), ["plan"]),
+                                              ("num", StandardScaler(), ["months", "spend"])]),
+                           LogisticRegression()).fit(train[["plan", "months", "spend"]], train["churned"])
+    big = pd.concat([test] * 10, ignore_index=True)  # 800 rows: more than the random probe
+    big.loc[len(big) - 1, "plan"] = "enterprise"
+    with pytest.raises(RegistrationError, match="fails to predict on the test data.*enterprise"):
+        register(store, strict, train, big, target="churned")
+    assert_nothing_written(*store)
