@@ -14,7 +14,10 @@ A logged prediction is validated, binned and scored once, at ingestion:
 * the same batch adds to two roll-up tables keyed by model version and hour
   (hours since the Unix epoch, UTC): :class:`MonitoringHour` (volume,
   labelled counts, confusion counts, error sums, anomaly counts) and
-  :class:`MonitoringBin` (counts per feature bin and per score bin).
+  :class:`MonitoringBin` (counts per feature bin and per score bin), the
+  latter also per day (:class:`MonitoringBinDay`) because with many
+  features and bins an hourly table of a quiet model holds about as many
+  rows as values logged.
 
 Ground truth arriving later adds to the same roll-ups. Monitoring views read
 the roll-ups with ``GROUP BY bucket`` queries, where a day is
@@ -168,6 +171,18 @@ class MonitoringBin(Base):
     """Per version, series (feature index or score series), hour and bin: how many records fell there."""
 
     __tablename__ = "monitoring_bins"
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
+    var: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    hour: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bin: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class MonitoringBinDay(Base):
+    """The same counts as :class:`MonitoringBin` per day (``hour`` is the hour index of 00:00 UTC)."""
+
+    __tablename__ = "monitoring_bin_days"
 
     version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True)
     var: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
@@ -920,7 +935,22 @@ def _add_hours(session: Session, version_id: int, hours: Mapping[int, Mapping[st
 
 
 def _add_bins(session: Session, rows: list[dict]) -> None:
-    _upsert_add(session, MonitoringBin.__table__, ["version_id", "var", "hour", "bin"], rows, ["count"])
+    keys = ["version_id", "var", "hour", "bin"]
+    _upsert_add(session, MonitoringBin.__table__, keys, rows, ["count"])
+    days: dict[tuple, int] = {}
+    for r in rows:
+        key = (r["version_id"], r["var"], r["hour"] // 24 * 24, r["bin"])
+        days[key] = days.get(key, 0) + r["count"]
+    _upsert_add(session, MonitoringBinDay.__table__, keys,
+                [dict(zip(keys, k), count=c) for k, c in days.items()], ["count"])
+
+
+def _bin_table(window: "Window", *, per_bucket: bool):
+    """Return the daily roll-up when the window (and, per bucket, the bucket) is whole days, else the hourly one."""
+    whole_days = window.start % 24 == 0 and window.end % 24 == 0
+    if whole_days and (not per_bucket or window.bucket != "hour"):
+        return MonitoringBinDay
+    return MonitoringBin
 
 
 def _bump_state(session: Session, version_id: int, *, logged: int = 0, labelled: int = 0,
@@ -1292,7 +1322,7 @@ def bin_counts_by_bucket(session: Session, window: Window, var: int) -> dict[int
     """Return {bucket hour: {bin: count}} of one series over the window."""
     out: dict[int, dict[int, int]] = {}
     if window.segment is None:
-        m = MonitoringBin
+        m = _bin_table(window, per_bucket=True)
         b = bucket_expr(m.hour, window.bucket).label("bucket")
         query = (select(b, m.bin, func.sum(m.count).label("count"))
                  .where(m.version_id == window.version_id, m.var == var, m.hour >= window.start,
@@ -1318,7 +1348,7 @@ def bin_totals(session: Session, window: Window, variables: Iterable[int]) -> di
     if not variables:
         return out
     if window.segment is None:
-        m = MonitoringBin
+        m = _bin_table(window, per_bucket=False)
         query = (select(m.var, m.bin, func.sum(m.count).label("count"))
                  .where(m.version_id == window.version_id, m.var.in_(variables), m.hour >= window.start,
                         m.hour < window.end).group_by(m.var, m.bin))
@@ -1512,7 +1542,8 @@ def open_alert_counts(session: Session, names: Iterable[str]) -> dict[str, int]:
 
 
 __all__ = [
-    "ApiToken", "AlertEvent", "AlertRule", "Comment", "IngestResult", "MonitoringBin", "MonitoringHour",
+    "ApiToken", "AlertEvent", "AlertRule", "Comment", "IngestResult", "MonitoringBin", "MonitoringBinDay",
+    "MonitoringHour",
     "MonitoringState", "Notification", "PredictionLog", "Report", "ReferenceNotReady", "Segment", "VersionRef",
     "Window", "add_comment", "authenticate_token", "bin_counts_by_bucket", "bin_indices", "bin_totals",
     "bucket_expr", "bucket_floor", "bucket_stats", "confusion_counts", "count_records", "create_token",

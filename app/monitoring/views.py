@@ -28,7 +28,7 @@ from data import monitoring as M
 #: Time ranges offered by the page: key -> (label, hours; None = everything logged).
 RANGES = {"24h": ("Last 24 hours", 24), "7d": ("Last 7 days", 7 * 24), "30d": ("Last 30 days", 30 * 24),
           "90d": ("Last 90 days", 90 * 24), "365d": ("Last 12 months", 365 * 24), "all": ("Everything logged", None)}
-BUCKET_LABELS = {"hour": "Hour", "day": "Day", "week": "Week (Monday)"}
+BUCKET_LABELS = {"hour": "Hour", "day": "Day", "week": "Week"}
 #: Performance metrics per task, first one is the default.
 PERFORMANCE = {"binary": ("roc_auc", "accuracy", "f1", "precision", "recall"), "multiclass": ("accuracy",),
                "regression": ("rmse", "mae")}
@@ -145,6 +145,22 @@ def summary(rows: Sequence[Mapping], perf: Mapping, drift_rows: Sequence[Mapping
 
 # -- figures ---------------------------------------------------------------------------
 
+def legend_below(fig: go.Figure, *, rows: int = 1) -> go.Figure:
+    """Move a figure's legend under the plot so it never covers the title (many series, narrow cards)."""
+    extra = 24 * rows
+    height = (fig.layout.height or 360) + extra
+    # Paper coordinates: put the legend's top below the x-axis title.
+    fig.update_layout(height=height, margin=dict(b=80 + extra),
+                      legend=dict(orientation="h", yanchor="top", y=-(80 / (height - 130)), x=0, xanchor="left"))
+    return fig
+
+
+def positive_label(ref: M.VersionRef) -> str:
+    """Return "class 1" for a numeric positive class, else the class name itself."""
+    pos = str(ref.positive)
+    return f"class {pos}" if pos.lstrip("-").isdigit() else pos
+
+
 def _events_for_figure(events: Sequence[Mapping]) -> list[dict]:
     return [{"time": e["time"], "message": e["message"]} for e in events]
 
@@ -179,7 +195,7 @@ def score_distribution(session: Session, ref: M.VersionRef, window: M.Window) ->
         edges = [i / M.SCORE_BINS for i in range(M.SCORE_BINS + 1)]
         z = [M.counts_list(counts[b], M.SCORE_BINS) for b in buckets]
         return score_distribution_over_time_figure(times, z, bin_edges=edges,
-                                                   score_label=f"Predicted probability of {ref.positive}")
+                                                   score_label=f"Predicted probability of {positive_label(ref)}")
     bins = ref.prediction_bins
     k = len(bins["counts"])
     z = [M.counts_list(counts[b], k) for b in buckets]
@@ -196,7 +212,8 @@ def anomalies(rows: Sequence[Mapping]) -> go.Figure:
     buckets = {"time": [r["time"] for r in rows], "n": [r["n"] for r in rows]}
     for kind in ANOMALY_TYPES:
         buckets[kind] = [r[f"n_{kind}"] for r in rows]
-    return anomaly_timeline_figure(buckets, types=list(ANOMALY_TYPES))
+    fig = anomaly_timeline_figure(buckets, types=list(ANOMALY_TYPES))
+    return legend_below(fig, rows=2) if rows else fig
 
 
 # -- drift ----------------------------------------------------------------------------------
@@ -232,14 +249,19 @@ def drift_grid_rows(rows: Sequence[Mapping]) -> list[dict]:
 
 def drift_bars(rows: Sequence[Mapping]) -> go.Figure:
     """Return PSI bars per feature (the prediction row is left out: it has its own row in the table)."""
-    return drift_bar_figure([r for r in rows if r["feature"] != PREDICTION_ROW])
+    shown = [r for r in rows if r["feature"] != PREDICTION_ROW]
+    fig = drift_bar_figure(shown)
+    if any(r["psi"] is not None for r in shown):
+        legend_below(fig)
+        fig.update_layout(margin=dict(t=70))
+    return fig
 
 
 def histogram(ref: M.VersionRef, counts: Mapping[str, list[int]], feature: str) -> go.Figure:
     """Return reference vs current shares on the bins of one feature (or of the prediction)."""
     if feature == PREDICTION_ROW:
         bins = ref.prediction_bins
-        label = {"score": f"Predicted probability of {ref.positive}", "class": "Predicted class",
+        label = {"score": f"Predicted probability of {positive_label(ref)}", "class": "Predicted class",
                  "value": "Predicted value"}.get(ref.prediction_kind, "Prediction")
         return histogram_compare_figure(label, bins, bins["counts"], counts[PREDICTION_ROW])
     if feature not in ref.features:

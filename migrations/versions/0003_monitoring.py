@@ -1,4 +1,4 @@
-"""monitoring: API tokens, prediction log, hourly roll-ups, alerts, notifications, comments, reports
+"""monitoring: API tokens, prediction log, hourly and daily roll-ups, alerts, notifications, comments, reports
 
 Revision ID: 0003
 Revises: 0002
@@ -104,6 +104,17 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["version_id"], ["model_versions.id"],
                                 name=op.f("fk_monitoring_bins_version_id_model_versions"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("version_id", "var", "hour", "bin", name=op.f("pk_monitoring_bins")),
+    )
+    op.create_table(
+        "monitoring_bin_days",
+        sa.Column("version_id", sa.Integer(), nullable=False),
+        sa.Column("var", sa.SmallInteger(), nullable=False),
+        sa.Column("hour", sa.Integer(), nullable=False),
+        sa.Column("bin", sa.SmallInteger(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["version_id"], ["model_versions.id"],
+                                name=op.f("fk_monitoring_bin_days_version_id_model_versions"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("version_id", "var", "hour", "bin", name=op.f("pk_monitoring_bin_days")),
     )
     op.create_table(
         "monitoring_state",
@@ -245,6 +256,7 @@ def downgrade() -> None:
                 batch_op.drop_index(index)
         op.drop_table(table)
     op.drop_table("monitoring_state")
+    op.drop_table("monitoring_bin_days")
     op.drop_table("monitoring_bins")
     op.drop_table("monitoring_hours")
     with op.batch_alter_table("prediction_logs", schema=None) as batch_op:
