@@ -12,7 +12,7 @@ from dash import dcc, html
 
 from app.security.permissions import Permission
 from data.explain_views import METHOD_MEANINGS, METHODS
-from layouts.model_select import selector
+from layouts.model_select import SelectorIds, selector
 from layouts.model_views import POLL_MS, card, graph
 from layouts.page import PageContext, PageSpec
 
@@ -50,6 +50,34 @@ DEFAULT_TOP_K = 15
 TOP_K_RANGE = (3, 40)
 DEFAULT_METHOD = "permutation"
 HIDDEN = {"display": "none"}
+
+
+def _walk(component):
+    yield component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, (list, tuple)) else [children]:
+        if child is not None and hasattr(child, "to_plotly_json"):
+            yield from _walk(child)
+
+
+def url_selector(prefix: str, ctx: PageContext, *, split: bool = True):
+    """Return the shared selector with the URL's model and version already among the dropdowns' options.
+
+    Dash 4's Dropdown clears a value that is not among its options as soon
+    as it mounts; the shared selector starts with no options, so a link's
+    ``?model=`` raced with the callback that fills them and was sometimes
+    lost (the first model was shown instead). Seeding the options with the
+    requested values keeps the link's choice; the fill callback still
+    decides what the user may open.
+    """
+    bar = selector(prefix, ctx, split=split)
+    ids = SelectorIds(prefix)
+    for component in _walk(bar):
+        if getattr(component, "id", None) in (ids.model, ids.version):
+            value = getattr(component, "value", None)
+            label = value if component.id == ids.model else f"v{value}"
+            component.options = [{"label": label, "value": value}] if value is not None else []
+    return bar
 
 
 def method_options() -> list[dict]:
@@ -134,7 +162,7 @@ def layout(ctx: PageContext):
                 className="g-3"),
         id=CLASS_ROW, className="gb-card p-3 mb-3", style=HIDDEN)
     return html.Div([
-        selector(PREFIX, ctx, split=False),
+        url_selector(PREFIX, ctx, split=False),
         dcc.Interval(id=INTERVAL, interval=POLL_MS, disabled=True),
         dcc.Store(id=READY),
         html.Div(id=MESSAGE),
