@@ -202,7 +202,9 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     fmt = format_of(path)
     try:
         if fmt == "parquet":
-            return pd.read_parquet(path)
+            frame = pd.read_parquet(path)
+            _release_arrow_memory()
+            return frame
         if fmt == "csv":
             return pd.read_csv(path)
     except Exception as exc:
@@ -217,4 +219,17 @@ def write_frame(frame: pd.DataFrame, path: str | os.PathLike) -> None:
 
 def read_frame(path: str | os.PathLike) -> pd.DataFrame:
     """Read a Parquet file written by :func:`write_frame`."""
-    return pd.read_parquet(path)
+    frame = pd.read_parquet(path)
+    _release_arrow_memory()
+    return frame
+
+
+def _release_arrow_memory() -> None:
+    # Arrow's allocator keeps freed buffers for reuse; each Parquet read would otherwise leave
+    # several megabytes per worker behind after the frame has been converted to pandas.
+    try:
+        import pyarrow
+
+        pyarrow.default_memory_pool().release_unused()
+    except (ImportError, AttributeError):
+        pass
