@@ -286,3 +286,32 @@ def test_registered_model_from_python_appears_in_the_table(app, db, fitted):
     with app.app_context():
         table, options, _ = C.models_table(0)
     assert "py-model" in text_of(table) and "by nb" in text_of(table) and options[0]["value"] == "py-model"
+
+
+def test_upload_through_the_gate_registers_for_an_admin_only(app, client, db, make_user, login_as, uploads):
+    output = f"..{L.REGISTER_MESSAGE}.children...{L.REGISTERED}.data.."
+    outputs = [{"id": L.REGISTER_MESSAGE, "property": "children"}, {"id": L.REGISTERED, "property": "data"}]
+    state = [{"id": L.UPLOAD_MODEL, "property": "contents", "value": uploads["model"][0]},
+             {"id": L.UPLOAD_MODEL, "property": "filename", "value": "churn.skops"},
+             {"id": L.UPLOAD_TRAIN, "property": "contents", "value": uploads["train"][0]},
+             {"id": L.UPLOAD_TRAIN, "property": "filename", "value": "train.csv"},
+             {"id": L.UPLOAD_TEST, "property": "contents", "value": uploads["test"][0]},
+             {"id": L.UPLOAD_TEST, "property": "filename", "value": "test.parquet"},
+             {"id": L.NAME, "property": "value", "value": "churn"},
+             {"id": L.TARGET, "property": "value", "value": "churned"},
+             {"id": L.POSITIVE, "property": "value", "value": None},
+             {"id": L.GROUPS, "property": "value", "value": None},
+             {"id": L.DESCRIPTION, "property": "value", "value": "via the page"},
+             {"id": L.TAGS, "property": "value", "value": None}]
+    inputs = [{"id": L.REGISTER, "property": "n_clicks", "value": 1}]
+    make_user("ana", role="analyst")
+    login_as(client, "ana")
+    assert post_callback(client, output, inputs, state, outputs=outputs).status_code == 403
+    assert counts(db) == (0, 0, 0)
+    make_user("root", role="admin")
+    login_as(client, "root")
+    response = post_callback(client, output, inputs, state, outputs=outputs)
+    assert response.status_code == 200
+    assert "Registered churn v1" in response.get_data(as_text=True)
+    with db.session() as s:
+        assert get_model(s, "churn").latest.created_by == "root"
