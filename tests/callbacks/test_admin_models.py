@@ -315,3 +315,13 @@ def test_upload_through_the_gate_registers_for_an_admin_only(app, client, db, ma
     assert "Registered churn v1" in response.get_data(as_text=True)
     with db.session() as s:
         assert get_model(s, "churn").latest.created_by == "root"
+
+
+def test_layout_builds_with_the_configured_limit(app):
+    from layouts.page import PageContext
+
+    with app.app_context():
+        body = L.layout(PageContext(username="root", role="admin"))
+    text = json_of(body)
+    assert L.UPLOAD_MODEL in text and L.CONFIRM in text
+    assert f"{app.config['GLASSBOX_MAX_UPLOAD_BYTES'] // 4 / 1024 / 1024:.0f} MB" in text_of(body)

@@ -172,3 +172,11 @@ def test_a_model_without_a_grant_is_absent_from_selectors_and_refused_by_model_c
         with pytest.raises(InvalidInput, match="do not have access to a model called 'ghost'"):
             resolve("ghost", None, user=olga, permission=Permission.VIEW_METRICS)
         assert resolve("alpha.v2", None, user=olga, permission=Permission.VIEW_METRICS).name == "alpha.v2"
+
+
+def test_layout_holds_no_model_data(app):
+    from layouts.page import PageContext
+
+    body = L.layout(PageContext(username="x", role="viewer", query={"model": "beta"}))
+    text = json.dumps(body, cls=plotly.utils.PlotlyJSONEncoder)
+    assert L.CARDS in text and L.REFRESH in text and "beta" not in text
