@@ -256,6 +256,13 @@ def generate_report(db: Database, model_name: str, *, period: str, created_by: s
         if found is None:
             raise ReportError(f"there is no model called {model_name!r}" if version is None
                               else f"{model_name!r} has no version {version}")
+        version_id = found.id
+    try:
+        M.load_reference(db, version_id)  # computes the bins now if no worker has yet
+    except M.ReferenceNotReady as exc:
+        raise ReportError(str(exc)) from None
+    with db.session() as s:
+        found = get_version(s, model_name, version)
         html_text = render_report(s, found, start=start, end=stop, period=period, created_by=created_by)
         data = html_text.encode("utf-8")
         row = M.Report(model_id=found.model_id, version_id=found.id, period=period, period_start=start,
