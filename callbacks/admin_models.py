@@ -267,9 +267,7 @@ def _wake() -> None:
         wake(current_app._get_current_object())
 
 
-_SHOW_FILE = ("function(name, size){ if(!name){ return 'No file chosen'; }"
-              " var kb = size ? ' (' + Math.max(1, Math.round(size / 1024)).toLocaleString() + ' kB)' : '';"
-              " return '\u2713 ' + name + kb; }")
+_SHOW_FILE = "function(name){ return name ? '\u2713 ' + name : 'No file chosen'; }"
 
 
 def register(dash_app, policy):
@@ -277,7 +275,7 @@ def register(dash_app, policy):
     for upload, label in ((L.UPLOAD_MODEL, L.MODEL_FILE), (L.UPLOAD_TRAIN, L.TRAIN_FILE),
                           (L.UPLOAD_TEST, L.TEST_FILE)):
         policy.clientside_callback(_SHOW_FILE, Output(label, "children"), Input(upload, "filename"),
-                                   State(upload, "last_modified"), prevent_initial_call=True)
+                                   prevent_initial_call=True)
 
     policy.callback(Output(L.TABLE, "children"), Output(L.MANAGE_MODEL, "options"), Output(L.REFRESH, "disabled"),
                     Input(L.REFRESH, "n_intervals"), Input(L.CHANGED, "data"), Input(L.REGISTERED, "data"),

@@ -107,7 +107,7 @@ def model_card(record, status: dict, *, can, available: set[str] | None = None) 
         _status_block(status, name, can(Permission.MANAGE_MODELS)),
         html.Div(_links(name, version.task, can, available), className="mt-2"),
     ])
-    return dbc.Col(dbc.Card(body, className="gb-card h-100", id=f"overview-card-{_slug(name)}"), lg=6, xxl=4)
+    return dbc.Col(dbc.Card(body, className="gb-card h-100", id=f"overview-card-{_slug(name)}"), lg=6)
 
 
 def empty_state(*, can_manage: bool) -> dbc.Col:

@@ -122,11 +122,8 @@ def layout(ctx: PageContext):
     manage_card = dbc.Card([
         dbc.CardHeader([html.I(className="bi bi-archive me-2"), "Archive or delete"]),
         dbc.CardBody([
-            dbc.Row([
-                dbc.Col(_field("Model", dcc.Dropdown(id=MANAGE_MODEL, placeholder="Choose a model")), md=6),
-                dbc.Col(_field("Version", dcc.Dropdown(id=MANAGE_VERSION, clearable=False,
-                                                       placeholder="Every version")), md=6),
-            ]),
+            _field("Model", dcc.Dropdown(id=MANAGE_MODEL, placeholder="Choose a model")),
+            _field("Version", dcc.Dropdown(id=MANAGE_VERSION, clearable=False, placeholder="Every version")),
             html.P("Archiving hides a model from every view and keeps it; deleting removes its versions, data, "
                    "analyses and files for good.", className="gb-help"),
             dbc.Button("Archive", id=ARCHIVE, color="secondary", outline=True, className="me-2"),
