@@ -115,7 +115,8 @@ def empty_state(*, can_manage: bool) -> dbc.Col:
     how = [
         html.P("Register a fitted scikit-learn model with its train and test data:", className="mb-1"),
         html.Pre("glassbox register --name churn --model churn.skops --train train.csv --test test.csv "
-                 "--target churned", className="bg-light p-2 rounded small mb-2"),
+                 "--target churned", className="bg-light p-2 rounded small mb-2",
+                 style={"whiteSpace": "pre-wrap", "wordBreak": "break-word"}),
         html.P(["From a notebook: ", html.Code("from data.registry import register_model"), "."], className="mb-2"),
     ]
     if can_manage:
