@@ -17,7 +17,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -474,7 +474,6 @@ class AnalysisKind:
     on_ready: Callable[[Database, int, Any], None] | None = None
     default: bool = True
     sampled: bool = False
-    tags: tuple[str, ...] = field(default=())
 
 
 _KINDS = (
