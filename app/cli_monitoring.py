@@ -294,12 +294,18 @@ def _seed_comment(model_id: int, version_id: int, drift_start: dt.datetime | Non
 
 
 def _seed_report(model_id: int) -> None:
+    from data.monitoring import run_analysis_now
+    from data.registry import ModelRecord
     from data.reports import ReportError, generate_report, model_has_report
 
     db = get_db()
     with db.session() as s:
         if model_has_report(s, model_id, "weekly"):
             return
+        version_id = s.get(ModelRecord, model_id).latest.id
+    # The report shows test metrics and influence: compute the two cheap analyses behind them now.
+    for kind in ("metrics_test", "impurity_importance"):
+        run_analysis_now(db, version_id, kind)
     try:
         made = generate_report(db, DEMO_MODEL, period="weekly", created_by="bootstrap", include_today=True)
     except ReportError as exc:

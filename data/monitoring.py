@@ -484,8 +484,8 @@ class VersionRef:
         return f"{self.model} v{self.number}"
 
 
-def _claim_and_run(db: Database, version_id: int, kind: str) -> None:
-    """Run one analysis of a version now in this process, unless another worker is already on it."""
+def run_analysis_now(db: Database, version_id: int, kind: str) -> None:
+    """Run one analysis of a version now in this process, unless it is done or another worker is on it."""
     from data.analysis_cache import AnalysisResult, Claim, enqueue, run_claim
 
     with db.session() as s:
@@ -529,7 +529,7 @@ def load_reference(db: Database, version_id: int, *, wait_s: float = 20.0) -> Ve
             raise ReferenceNotReady(f"the {failed.kind.replace('_', ' ')} of this version failed: {failed.error}")
         if not ran:
             for kind in ("drift_reference", "outlier_scorer"):
-                _claim_and_run(db, version_id, kind)
+                run_analysis_now(db, version_id, kind)
             ran = True
             continue
         if time.monotonic() > deadline:

@@ -155,7 +155,7 @@ def render_report(session: Session, version, *, start: dt.datetime, end: dt.date
 
     # -- metrics: production period next to the held-out test set
     parts.append("<h2>Metrics</h2>")
-    test_metrics = version.metrics or {}
+    test_metrics = version.metrics or (get_result(session, ref.id, "metrics_test") or {}).get("metrics", {})
     keys = [k for k in V.PERFORMANCE[ref.task]]
     parts.append(_table(["Metric", "This period (labelled records)", "Test set at registration"],
                         [[_e(A.metric_label(k)), _num(overall.get(k)), _num(test_metrics.get(k))] for k in keys],
@@ -180,9 +180,15 @@ def render_report(session: Session, version, *, start: dt.datetime, end: dt.date
     # -- feature influence
     parts.append("<h2>Feature influence</h2>")
     importance = get_result(session, ref.id, "permutation_importance")
+    impurity = get_result(session, ref.id, "impurity_importance")
     if importance:
         parts.append(_figure(importance_figure(importance, method_label="Permutation importance (test set)",
                                                top_k=12), "influence", first))
+    elif impurity and impurity.get("available"):
+        parts.append(_figure(importance_figure(impurity, method_label="Impurity importance (training)", top_k=12),
+                             "influence", first))
+        parts.append("<p class='muted'>Permutation importance was not computed yet when this report was made; "
+                     "the trees' impurity importance is shown instead.</p>")
     else:
         parts.append("<p class='note'>Feature influence has not been computed for this version yet.</p>")
 
