@@ -200,9 +200,9 @@ def simulate(version, estimator: Any, frames: tuple[pd.DataFrame, pd.DataFrame],
     ids = [f"{run}-{i:06d}" for i in range(len(traffic))]
     records = []
     values = traffic[features].astype(object).where(traffic[features].notna(), None).to_dict("records")
-    stamps = traffic["ts"].to_numpy()
+    stamps = pd.to_datetime(traffic["ts"]).dt.strftime("%Y-%m-%dT%H:%M:%SZ").tolist()
     for i, (row, pred) in enumerate(zip(values, preds)):
-        records.append({"id": ids[i], "timestamp": stamps[i].isoformat(timespec="seconds") + "Z",
+        records.append({"id": ids[i], "timestamp": stamps[i],
                         "version": version.number, "features": {k: _plain(v) for k, v in row.items()},
                         "prediction": pred})
     path = f"/api/v1/models/{name}"
@@ -214,9 +214,10 @@ def simulate(version, estimator: Any, frames: tuple[pd.DataFrame, pd.DataFrame],
         result.duplicates += len(answer.get("duplicates", []))
         result.alerts += int(answer.get("alerts", 0))
     end = info["end"]
-    truth, arrives = traffic["y_true"].to_numpy(), traffic["label_at"].to_numpy()
-    labels = [{"id": ids[i], "label": _plain(truth[i])} for i in range(len(traffic))
-              if arrives[i] is not None and arrives[i] <= end]
+    arrives = pd.to_datetime(traffic["label_at"])
+    due = (arrives.notna() & (arrives <= pd.Timestamp(end))).to_numpy()
+    truth = traffic["y_true"].to_numpy()
+    labels = [{"id": ids[i], "label": _plain(truth[i])} for i in np.flatnonzero(due)]
     for start in range(0, len(labels), BATCH):
         chunk = labels[start:start + BATCH]
         answer = _post(send, f"{path}/labels", {"labels": chunk})
