@@ -90,7 +90,6 @@ def load_config(overrides: dict[str, Any] | None = None, env: dict[str, str] | N
         "GLASSBOX_INSTANCE_PATH": str(instance),
         "GLASSBOX_DATABASE_URL": env.get("GLASSBOX_DATABASE_URL") or f"sqlite:///{instance / 'glassbox.db'}",
         "GLASSBOX_ARTIFACT_DIR": env.get("GLASSBOX_ARTIFACT_DIR") or str(instance / "artifacts"),
-        "GLASSBOX_REDIS_URL": env.get("GLASSBOX_REDIS_URL") or None,
         "GLASSBOX_RUN_JOBS": _bool(env.get("GLASSBOX_RUN_JOBS"), True),
         "GLASSBOX_MAX_UPLOAD_BYTES": _int(env, "GLASSBOX_MAX_UPLOAD_MB", 200) * 1024 * 1024,
         "GLASSBOX_LOGIN_LIMIT_IP": _int(env, "GLASSBOX_LOGIN_LIMIT_IP", 20),
