@@ -220,32 +220,42 @@ def update_distributions(stamp, range_key, bucket, seg_feature, seg_bins, model,
     return _keep_view(scores, key), _keep_view(anomalies, key)
 
 
+def _grid_options(prediction_rows: list[dict]) -> dict:
+    return {**L.DRIFT_GRID_OPTIONS, "pinnedBottomRowData": prediction_rows}
+
+
 def update_drift(stamp, range_key, bucket, seg_feature, seg_bins, model, version, *, user, refresh: bool = False):
-    """Return (PSI bars, drift grid rows, note) for the window."""
+    """Return (PSI bars, feature rows of the drift grid, grid options with the prediction row pinned, note)."""
     try:
         ref = _ref(model, version, user)
         window = _window(ref, range_key, bucket, seg_feature, seg_bins)
-    except InvalidInput as exc:
-        return _empty("Input drift per feature"), [], None
+    except InvalidInput:
+        return _empty("Input drift per feature"), [], _grid_options([]), None
     with get_db().session() as s:
         counts = V.drift_counts(s, ref, window)
     rows = V.drift_table(ref, counts)
     if not any(r["n_current"] for r in rows):
-        return _keep_view(V.drift_bars(rows), f"{ref.id}"), [], "No predictions in this time range."
-    drifting = [r["feature"] for r in rows if r["severity"] == "significant" and r["feature"] != V.PREDICTION_ROW]
+        return _keep_view(V.drift_bars(rows), f"{ref.id}"), [], _grid_options([]), "No predictions in this time range."
+    features = [r for r in rows if r["feature"] != V.PREDICTION_ROW]
+    prediction = [r for r in rows if r["feature"] == V.PREDICTION_ROW]
+    drifting = [r["feature"] for r in features if r["severity"] == "significant"]
     note = (f"Significant drift (PSI above 0.25): {', '.join(drifting)}." if drifting
             else "No feature drifts significantly in this time range.")
     bars = V.drift_bars(rows)
+    grid = V.drift_grid_rows(features)
+    options = _grid_options(V.drift_grid_rows(prediction))
     if refresh:
-        return _patch(bars), V.drift_grid_rows(rows), note
-    return _keep_view(bars, f"{ref.id}:{range_key}:{bucket}"), V.drift_grid_rows(rows), note
+        return _patch(bars), grid, options, note
+    return _keep_view(bars, f"{ref.id}:{range_key}:{bucket}"), grid, options, note
 
 
-def update_histogram(bar_click, selected_rows, stamp, range_key, bucket, seg_feature, seg_bins, model, version,
-                     chosen, *, user, trigger=None):
+def update_histogram(bar_click, selected_rows, cell_click, stamp, range_key, bucket, seg_feature, seg_bins, model,
+                     version, chosen, *, user, trigger=None):
     """Return (histogram of the chosen feature, chosen feature); defaults to the most drifted feature."""
     feature = chosen if isinstance(chosen, str) else None
-    if trigger == L.DRIFT_BARS and isinstance(bar_click, dict):
+    if trigger == L.DRIFT_GRID and isinstance(cell_click, dict) and cell_click.get("value") == V.PREDICTION_ROW:
+        feature = V.PREDICTION_ROW
+    elif trigger == L.DRIFT_BARS and isinstance(bar_click, dict):
         points = bar_click.get("points") or [{}]
         picked = points[0].get("customdata") if isinstance(points[0], dict) else None
         feature = picked if isinstance(picked, str) else feature
@@ -559,15 +569,17 @@ def register(dash_app, policy) -> None:
                     Input(L.STAMP, "data"), *filters, *selected, permission=view)(
         lambda st, r, b, f, bins, m, v: update_distributions(st, r, b, f, bins, m, v, user=user(),
                                                              refresh=_refresh_only(st)))
-    policy.callback(Output(L.DRIFT_BARS, "figure"), Output(L.DRIFT_GRID, "rowData"), Output(L.DRIFT_NOTE, "children"),
+    policy.callback(Output(L.DRIFT_BARS, "figure"), Output(L.DRIFT_GRID, "rowData"),
+                    Output(L.DRIFT_GRID, "dashGridOptions"), Output(L.DRIFT_NOTE, "children"),
                     Input(L.STAMP, "data"), *filters, *selected, permission=view)(
         lambda st, r, b, f, bins, m, v: update_drift(st, r, b, f, bins, m, v, user=user(),
                                                      refresh=_refresh_only(st)))
     policy.callback(Output(L.HISTOGRAM, "figure"), Output(L.DRIFT_FEATURE, "data"),
-                    Input(L.DRIFT_BARS, "clickData"), Input(L.DRIFT_GRID, "selectedRows"), Input(L.STAMP, "data"),
-                    *filters, *selected, State(L.DRIFT_FEATURE, "data"), permission=view)(
-        lambda click, rows, st, r, b, f, bins, m, v, chosen: update_histogram(
-            click, rows, st, r, b, f, bins, m, v, chosen, user=user(), trigger=ctx.triggered_id))
+                    Input(L.DRIFT_BARS, "clickData"), Input(L.DRIFT_GRID, "selectedRows"),
+                    Input(L.DRIFT_GRID, "cellClicked"), Input(L.STAMP, "data"), *filters, *selected,
+                    State(L.DRIFT_FEATURE, "data"), permission=view)(
+        lambda click, rows, cell, st, r, b, f, bins, m, v, chosen: update_histogram(
+            click, rows, cell, st, r, b, f, bins, m, v, chosen, user=user(), trigger=ctx.triggered_id))
 
     policy.callback(Output(L.BUCKET_SEL, "data"), Input(L.TIMELINE, "clickData"), Input(L.SCORES, "clickData"), Input(L.ANOMALIES, "clickData"),
                     State(L.BUCKET, "value"), prevent_initial_call=True, permission=view)(

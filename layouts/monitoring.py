@@ -7,6 +7,8 @@ an interval the user can pause and only sends what changed.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import dcc, html
@@ -87,6 +89,23 @@ DRIFT_COLUMNS = [
     {"field": "n_current", "headerName": "Records", "maxWidth": 120},
     {"field": "kind", "headerName": "Kind", "maxWidth": 130},
 ]
+
+
+#: Grid options of the drift table; the prediction's own drift row is pinned below the features.
+DRIFT_GRID_OPTIONS = {"domLayout": "autoHeight",
+                      "rowSelection": {"mode": "singleRow", "enableClickSelection": True, "checkboxes": False}}
+
+
+def alert_badge(model: str, count: int) -> html.Span | None:
+    """Return a badge linking to the model's monitoring page when it has open alerts (for the overview cards)."""
+    if not count:
+        return None
+    slug = "".join(c if c.isalnum() else "-" for c in model.lower())
+    return html.Span(dcc.Link(dbc.Badge([html.I(className="bi bi-bell-fill me-1"),
+                                         f"{count} open alert{'s' if count != 1 else ''}"],
+                                        color="danger", className="gb-alert-badge"),
+                              href=f"/monitoring?model={quote(model)}"), id=f"overview-alerts-{slug}",
+                     className="ms-2")
 
 
 def _initial(ctx: PageContext, key: str, options: dict, default: str) -> str:
@@ -171,13 +190,11 @@ def layout(ctx: PageContext):
         html.Div(id=DRIFT_NOTE, className="gb-help small mb-2"),
         dag.AgGrid(id=DRIFT_GRID, rowData=[], columnDefs=DRIFT_COLUMNS,
                    defaultColDef={"resizable": True, "sortable": True, "filter": False},
-                   dashGridOptions={"domLayout": "autoHeight", "rowSelection": {"mode": "singleRow",
-                                                                               "enableClickSelection": True,
-                                                                               "checkboxes": False}},
-                   className="ag-theme-alpine", style={"width": "100%"}),
+                   dashGridOptions=DRIFT_GRID_OPTIONS, className="ag-theme-alpine", style={"width": "100%"}),
     ]), help_text="PSI compares the share of records per reference bin (below 0.1 stable, above 0.25 a "
                  "significant shift); KS for numeric features, chi-square for categories. Sort the table by any "
-                 "column; click a row or bar for its histograms.")
+                 "column; click a row or bar for its histograms. The last row is the drift of the model's own "
+                 "predictions.")
     return html.Div([
         selector(PREFIX, ctx, split=False),
         _filters(ctx),

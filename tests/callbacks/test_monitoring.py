@@ -108,8 +108,8 @@ def test_forged_model_or_version_gives_a_message(ctx, model, version):
     user = _user(ctx, "ann")
     _, _, message = C.update_timeline(None, *FILTERS, "roc_auc", 0, model, version, user=user)
     assert message is not None
-    bars, rows, note = C.update_drift(None, *FILTERS, model, version, user=user)
-    assert rows == [] and note is None
+    bars, rows, options, note = C.update_drift(None, *FILTERS, model, version, user=user)
+    assert rows == [] and note is None and options["pinnedBottomRowData"] == []
     rows, _, info, title, page = C.page_records({"start": NOW.isoformat(), "bucket": "day"}, None, None, False,
                                                 None, None, 0, model, version, user=user)
     assert rows == [] and page == 0
@@ -119,7 +119,7 @@ def test_user_with_a_grant_on_another_model_gets_the_permission_message(ctx):
     sam = _user(ctx, "sam")
     _, stats, message = C.update_timeline(None, *FILTERS, "roc_auc", 0, "churn", None, user=sam)
     assert stats is None and "do not have access" in str(message)
-    bars, rows, note = C.update_drift(None, *FILTERS, "churn", None, user=sam)
+    bars, rows, options, note = C.update_drift(None, *FILTERS, "churn", None, user=sam)
     assert rows == []
     assert "Age drift" not in str(C.alerts_list(None, "30d", "day", 0, "churn", None, user=sam))
     assert "Campaign" not in str(C.comments_thread(None, 0, "churn", None, user=sam))
@@ -129,9 +129,10 @@ def test_user_with_a_grant_on_another_model_gets_the_permission_message(ctx):
 
 
 def test_drift_table_puts_the_drifted_feature_first(ctx):
-    bars, rows, note = C.update_drift(None, "7d", "day", None, None, "churn", None, user=_user(ctx, "vic"))
-    features = [r for r in rows if r["feature"] != "(prediction)"]
-    assert features[0]["feature"] == "age" and features[0]["severity"] == "significant"
+    bars, rows, options, note = C.update_drift(None, "7d", "day", None, None, "churn", None, user=_user(ctx, "vic"))
+    assert [r["feature"] for r in options["pinnedBottomRowData"]] == ["(prediction)"]
+    assert "(prediction)" not in [r["feature"] for r in rows]
+    assert rows[0]["feature"] == "age" and rows[0]["severity"] == "significant"
     assert bars.data[0].y[0] == "age" or "age" in bars.layout.yaxis.categoryarray[-1:]
     assert "age" in note
     assert [r["psi"] for r in rows if r["psi"] is not None] == sorted([r["psi"] for r in rows if r["psi"] is not None],
@@ -140,19 +141,22 @@ def test_drift_table_puts_the_drifted_feature_first(ctx):
 
 def test_histogram_defaults_to_the_worst_feature_and_follows_clicks(ctx):
     user = _user(ctx, "vic")
-    fig, feature = C.update_histogram(None, None, None, "7d", "day", None, None, "churn", None, None, user=user)
+    fig, feature = C.update_histogram(None, None, None, None, "7d", "day", None, None, "churn", None, None, user=user)
     assert feature == "age" and "age" in fig.layout.title.text
     click = {"points": [{"customdata": "plan"}]}
-    fig, feature = C.update_histogram(click, None, None, "7d", "day", None, None, "churn", None, "age", user=user,
-                                      trigger=L.DRIFT_BARS)
+    fig, feature = C.update_histogram(click, None, None, None, "7d", "day", None, None, "churn", None, "age",
+                                      user=user, trigger=L.DRIFT_BARS)
     assert feature == "plan"
-    fig, feature = C.update_histogram(None, [{"feature": "(prediction)"}], None, "7d", "day", None, None, "churn",
+    fig, feature = C.update_histogram(None, [{"feature": "income"}], None, None, "7d", "day", None, None, "churn",
                                       None, "age", user=user, trigger=L.DRIFT_GRID)
-    assert feature == "(prediction)"
+    assert feature == "income"
+    fig, feature = C.update_histogram(None, [], {"value": "(prediction)", "colId": "feature"}, None, "7d", "day",
+                                      None, None, "churn", None, "age", user=user, trigger=L.DRIFT_GRID)
+    assert feature == "(prediction)" and "Predicted probability" in fig.layout.title.text
     # Forged clicks fall back to the chosen feature.
     for forged in ({"points": "x"}, {"points": [{"customdata": {"$gt": 1}}]}, "junk"):
-        _, feature = C.update_histogram(forged, None, None, "7d", "day", None, None, "churn", None, "age", user=user,
-                                        trigger=L.DRIFT_BARS)
+        _, feature = C.update_histogram(forged, None, forged, None, "7d", "day", None, None, "churn", None, "age",
+                                        user=user, trigger=L.DRIFT_BARS)
         assert feature == "age"
 
 
@@ -321,7 +325,8 @@ def test_through_the_gate_viewers_get_figures_but_not_records(world):
               {"id": L.RANGE, "property": "value", "value": "30d"}, {"id": L.BUCKET, "property": "value", "value": "day"},
               {"id": L.SEG_FEATURE, "property": "value", "value": None},
               {"id": L.SEG_BINS, "property": "value", "value": None}]
-    response = post_callback(client, f"..{L.DRIFT_BARS}.figure...{L.DRIFT_GRID}.rowData...{L.DRIFT_NOTE}.children..",
+    response = post_callback(client, f"..{L.DRIFT_BARS}.figure...{L.DRIFT_GRID}.rowData...{L.DRIFT_GRID}"
+                                     f".dashGridOptions...{L.DRIFT_NOTE}.children..",
                              inputs=inputs, state=state)
     assert response.status_code == 200 and b'"age"' in response.data
     records = f"..{L.RECORDS}.rowData...{L.RECORDS}.columnDefs...{L.RECORDS_INFO}.children...{L.RECORDS_TITLE}" \
