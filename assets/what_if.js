@@ -70,7 +70,13 @@
 
     /* Append the server's validated values to the history (a new model starts a new history). */
     record: function (values, spec, history) {
-      if (triggered("whatif-spec")) { return []; }
+      if (triggered("whatif-spec")) {
+        // New controls: a new history, starting with the values if they already belong to these controls.
+        var names = spec && spec.features ? spec.features.map(function (f) { return f.name; }).sort() : [];
+        var fresh = values && values.values && triggered("whatif-values") &&
+          JSON.stringify(Object.keys(values.values).sort()) === JSON.stringify(names);
+        return fresh ? [{ values: values.values, label: values.label }] : [];
+      }
       if (!values || !values.values) { return noUpdate(); }
       history = Array.isArray(history) ? history : [];
       var last = history.length ? history[history.length - 1] : null;
@@ -98,7 +104,7 @@
       return [sliders, choices, newHistory];
     },
 
-    /* The history list (newest first), the step-back button, the JSON text and the explain link. */
+    /* The history list (newest first), the step-back button, the JSON (shown and to copy), the explain link. */
     render: function (history, values, spec) {
       history = Array.isArray(history) ? history : [];
       var items = [];
@@ -132,7 +138,7 @@
         if (any && text.length <= MAX_LINK_VALUES) { params.set("values", text); }
         href = "/explain?" + params.toString();
       }
-      return [items, history.length < 2, json, href];
+      return [items, history.length < 2, json, json, href];
     }
   };
 })();

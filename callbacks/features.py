@@ -148,7 +148,10 @@ def update_dependence(model, version, feature, color, klass, ready, *, user):
     if shown["sample"] is None:
         return placeholder(shown["note"], title=f"SHAP dependence: {feature}"), None
     color = color if color != feature else None
-    return shap_dependence_figure(shown["sample"], feature, color_by=color), shown["note"]
+    fig = shap_dependence_figure(shown["sample"], feature, color_by=color)
+    if color is not None and fig.data and getattr(fig.data[0].marker, "showscale", None):
+        fig.update_layout(showlegend=False)  # a numeric colour has its colour bar; one legend entry says nothing
+    return fig, shown["note"]
 
 
 def register(dash_app, policy) -> None:

@@ -293,5 +293,5 @@ def register(dash_app, policy) -> None:
                                prevent_initial_call=True)
     policy.clientside_callback(ClientsideFunction("whatif", "render"), Output(L.HISTORY_LIST, "children"),
                                Output(L.BACK, "disabled"), Output(L.JSON_TEXT, "children"),
-                               Output(L.EXPLAIN_LINK, "href"),
+                               Output(L.COPY, "content"), Output(L.EXPLAIN_LINK, "href"),
                                Input(L.HISTORY, "data"), Input(L.VALUES, "data"), State(L.SPEC, "data"))

@@ -113,7 +113,7 @@ def layout(ctx: PageContext):
                                     allow_direct_input=False, included=True, updatemode="mouseup")], md=4),
             ], className="g-3 mb-2"),
             html.P(METHOD_MEANINGS[DEFAULT_METHOD], id=METHOD_HELP, className="gb-help mb-2"),
-            graph(IMPORTANCE, title="Feature importance", height=420),
+            graph(IMPORTANCE, title="Feature importance", height=300),
             _note(IMPORTANCE_NOTE),
         ]),
         help_text="Three ways of ranking the inputs; they answer different questions, so they need not agree.")
@@ -169,6 +169,7 @@ def layout(ctx: PageContext):
         html.Div(id=STATUS),
         class_row,
         importance,
-        dbc.Row([dbc.Col(pdp, lg=6), dbc.Col(dependence, lg=6)], className="g-3"),
+        pdp,
+        dependence,
         pdp2d,
     ])

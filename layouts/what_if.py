@@ -313,10 +313,12 @@ def layout(ctx: PageContext):
                    outline=True, size="sm", className="me-2", title="Back to the starting row"),
         dbc.Button([html.I(className="bi bi-arrow-left me-1"), "Step back"], id=BACK, color="secondary",
                    outline=True, size="sm", className="me-2", disabled=True, title="Undo the last change"),
-        html.Span([dcc.Clipboard(target_id=JSON_TEXT, title="Copy the values as JSON",
-                                 style={"display": "inline-block", "fontSize": "1.1rem", "verticalAlign": "middle",
-                                        "cursor": "pointer"}),
-                   html.Span("Copy as JSON", className="ms-1 small")], className="text-nowrap"),
+        # The copy runs in the browser; where the page is not served over https (or localhost) browsers
+        # offer no clipboard and the button hides itself: the JSON box below can still be copied by hand.
+        dcc.Clipboard(id=COPY, content="", title="Copy the current values as JSON",
+                      children=html.Span([html.I(className="bi bi-clipboard me-1"), "Copy as JSON"]),
+                      copied_children=html.Span([html.I(className="bi bi-clipboard-check me-1"), "Copied"]),
+                      className="btn btn-outline-secondary btn-sm"),
     ], className="d-flex flex-wrap align-items-center mb-2")
     inputs = card("Inputs", html.Div([
         start_bar,
@@ -340,7 +342,7 @@ def layout(ctx: PageContext):
                  href="/explain", className="btn btn-outline-primary btn-sm mt-2"),
     ]), help_text="The features that push this case's prediction up (blue) or down (vermillion) the most.")
     history = card("Recent changes", html.Div([
-        html.Ol(id=HISTORY_LIST, reversed=True, className="small mb-0 ps-3",
+        html.Ol(id=HISTORY_LIST, reversed=True, className="small mb-0 ps-4",
                 children=html.Li("No change yet.", className="gb-help", style={"listStyle": "none"})),
     ]), help_text=f"The last {HISTORY_LENGTH} changes, newest first; 'Step back' undoes them one by one.")
     return html.Div([

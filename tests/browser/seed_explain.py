@@ -205,7 +205,7 @@ def seed(app) -> None:
     categories, a regression and a model without a fast explainer.
     """
     db = app.extensions["glassbox.db"]
-    with small_analyses(PDP_GRID=12, PDP_ICE_LINES=30, PDP_2D_GRID=8, SHAP_ROWS=60), app.app_context():
+    with small_analyses(PDP_GRID=10, PDP_ICE_LINES=20, PDP_2D_GRID=6, SHAP_ROWS=40), app.app_context():
         register_explain_models(db, names=(LOANS, HOUSES, MLP))
 
 
