@@ -8,9 +8,9 @@ How aggregates stay fast
 A logged prediction is validated, binned and scored once, at ingestion:
 
 * its raw inputs are kept (``features`` JSON) with the bin index of every
-  feature on the reference bins of its model version (``bins`` JSON, ``-1``
-  for a missing value), the prediction, an outlier score and a bitmask of
-  input anomalies;
+  feature on the reference bins of its model version (``codes``: two hex
+  characters per feature, ``zz`` for a missing value), the prediction, an
+  outlier score and a bitmask of input anomalies;
 * the same batch adds to two roll-up tables keyed by model version and hour
   (hours since the Unix epoch, UTC): :class:`MonitoringHour` (volume,
   labelled counts, confusion counts, error sums, anomaly counts) and
@@ -25,7 +25,8 @@ the roll-ups with ``GROUP BY bucket`` queries, where a day is
 runs unchanged on SQLite and PostgreSQL. Their cost grows with the time span
 shown, not with the number of logged predictions. A segment filter (a
 feature's value range or categories) cannot use the roll-ups; it aggregates
-the raw rows of the time range in SQL instead.
+the time range's rows in SQL through a covering index (``substr`` on the
+codes), so it costs one index scan of the range rather than reading rows.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary,
-                        SmallInteger, String, Text, UniqueConstraint, bindparam, case, func, insert, select, update)
+                        SmallInteger, String, Text, UniqueConstraint, bindparam, func, insert, select, update)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -115,6 +116,9 @@ class PredictionLog(Base):
         UniqueConstraint("model_id", "record_id", name="uq_prediction_logs_model_record"),
         Index("ix_prediction_logs_version_hour", "version_id", "hour"),
         Index("ix_prediction_logs_version_outlier", "version_id", "outlier"),
+        # Covers every column a segment aggregate reads, so those queries never touch the wide rows.
+        Index("ix_prediction_logs_segment", "version_id", "hour", "codes", "pred_pos", "label_pos", "correct",
+              "err", "anomalies", "score_bin", "pred_bin", "labelled_at"),
     )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
@@ -125,7 +129,9 @@ class PredictionLog(Base):
     hour: Mapped[int] = mapped_column(Integer, nullable=False)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
     features: Mapped[dict] = mapped_column(JSON, nullable=False)
-    bins: Mapped[list] = mapped_column(JSON, nullable=False)
+    #: Each feature's bin on the version's reference bins as fixed-width hex, two characters per feature
+    #: ("zz" when missing): cheap to filter on in SQL (``substr``) and to count from (:func:`decode_codes`).
+    codes: Mapped[str] = mapped_column(Text, nullable=False)
     prediction: Mapped[dict] = mapped_column(JSON, nullable=False)
     pred_label: Mapped[str | None] = mapped_column(String(MAX_CATEGORY_LENGTH), nullable=True)
     pred_pos: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
@@ -769,6 +775,34 @@ def bin_indices(values: Sequence[Any], bins: Mapping[str, Any]) -> np.ndarray:
     return np.fromiter((-1 if v is None else index.get(str(v), other) for v in values), dtype=np.int64, count=n)
 
 
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def bin_codes(feature_bins: np.ndarray) -> list[str]:
+    """Return each row's bins as fixed-width hex text, two characters per feature, "zz" for missing."""
+    n, k = feature_bins.shape
+    if k == 0:
+        return [""] * n
+    b = np.clip(feature_bins, -1, 255)
+    chars = np.empty((n, k, 2), dtype=np.uint8)
+    chars[:, :, 0] = _HEX[np.maximum(b, 0) // 16]
+    chars[:, :, 1] = _HEX[np.maximum(b, 0) % 16]
+    chars[b < 0] = ord("z")
+    flat = chars.reshape(n, 2 * k).tobytes()
+    return [flat[i * 2 * k:(i + 1) * 2 * k].decode("ascii") for i in range(n)]
+
+
+def decode_codes(codes: Sequence[str], n_features: int) -> np.ndarray:
+    """Return the (n, n_features) bin indices of :func:`bin_codes` text (-1 for missing)."""
+    if not codes:
+        return np.zeros((0, n_features), dtype=np.int64)
+    raw = np.frombuffer("".join(codes).encode("ascii"), dtype=np.uint8).reshape(len(codes), n_features, 2)
+    lookup = np.full(256, -1, dtype=np.int64)
+    lookup[_HEX] = np.arange(16)
+    hi, lo = lookup[raw[:, :, 0]], lookup[raw[:, :, 1]]
+    return np.where((hi < 0) | (lo < 0), -1, hi * 16 + lo)
+
+
 def _anomaly_bits(frame: pd.DataFrame, ref: VersionRef, scores: np.ndarray) -> np.ndarray:
     bits = np.zeros(len(frame), dtype=np.int64)
     for meta in ref.feature_meta:
@@ -849,12 +883,13 @@ def prepare_predictions(ref: VersionRef, records: list[dict], *, received_at: dt
             score_bin = np.full(n, -1, dtype=np.int64)
             pred_pos = [None] * n
 
+    codes = bin_codes(feature_bins)
     rows = []
     for i, rec in enumerate(records):
         rows.append({
             "model_id": ref.model_id, "version_id": ref.id, "record_id": rec["id"], "ts": rec["ts"],
             "hour": int(hours[i]), "received_at": received_at, "features": rec["features"],
-            "bins": [int(b) for b in feature_bins[i]], "prediction": rec["prediction"],
+            "codes": codes[i], "prediction": rec["prediction"],
             "pred_label": pred_label[i], "pred_pos": pred_pos[i],
             "score": None if math.isnan(score[i]) else float(score[i]),
             "score_bin": None if score_bin[i] < 0 else int(score_bin[i]),
@@ -892,7 +927,7 @@ def _without(prepared: Prepared, ref: VersionRef, skip: set[str]) -> Prepared:
     if not rows:
         return Prepared(rows=[], hours={}, bins=[])
     hours = np.array([r["hour"] for r in rows], dtype=np.int64)
-    fb = np.array([r["bins"] for r in rows], dtype=np.int64).reshape(len(rows), len(ref.features))
+    fb = decode_codes([r["codes"] for r in rows], len(ref.features))
     pb = np.array([-1 if r["pred_bin"] is None else r["pred_bin"] for r in rows], dtype=np.int64)
     sb = np.array([-1 if r["score_bin"] is None else r["score_bin"] for r in rows], dtype=np.int64)
     bits = np.array([r["anomalies"] for r in rows], dtype=np.int64)
@@ -1265,12 +1300,14 @@ def _raw_where(window: Window) -> list:
     p = PredictionLog
     where = [p.version_id == window.version_id, p.hour >= window.start, p.hour < window.end]
     if window.segment is not None:
-        where.append(p.bins[window.segment.index].as_integer().in_(list(window.segment.bins)))
+        i = window.segment.index
+        where.append(func.substr(p.codes, 2 * i + 1, 2).in_([f"{b:02x}" for b in window.segment.bins]))
     return where
 
 
 def _bit(column, bit: int):
-    return case((column.op("&")(bit) > 0, 1), else_=0)
+    # (flags & bit) // bit is 0 or 1: integer arithmetic, cheaper than CASE and the same on SQLite and PostgreSQL.
+    return column.op("&")(bit) // bit
 
 
 def _raw_stat_columns():
@@ -1283,7 +1320,7 @@ def _raw_stat_columns():
         "sum_err": func.sum(p.err), "n_missing": func.sum(_bit(p.anomalies, MISSING)),
         "n_below_min": func.sum(_bit(p.anomalies, BELOW_MIN)), "n_above_max": func.sum(_bit(p.anomalies, ABOVE_MAX)),
         "n_unseen": func.sum(_bit(p.anomalies, UNSEEN)), "n_outliers": func.sum(_bit(p.anomalies, OUTLIER)),
-        "n_anomalous": func.sum(case((p.anomalies > 0, 1), else_=0)),
+        "n_anomalous": func.count(func.nullif(p.anomalies, 0)),
     }
 
 
@@ -1312,10 +1349,16 @@ def bucket_stats(session: Session, window: Window) -> list[dict]:
 def _raw_var_column(var: int):
     p = PredictionLog
     if var >= 0:
-        return p.bins[var].as_integer()
+        return func.substr(p.codes, 2 * var + 1, 2)
     if var == VAR_PREDICTION:
         return p.pred_bin
     return p.score_bin
+
+
+def _bin_value(var: int, value) -> int | None:
+    if var >= 0:
+        return int(value, 16) if value not in (None, "zz") else None
+    return None if value is None or value < 0 else int(value)
 
 
 def bin_counts_by_bucket(session: Session, window: Window, var: int) -> dict[int, dict[int, int]]:
@@ -1330,12 +1373,17 @@ def bin_counts_by_bucket(session: Session, window: Window, var: int) -> dict[int
     else:
         column = _raw_var_column(var)
         b = bucket_expr(PredictionLog.hour, window.bucket).label("bucket")
-        where = _raw_where(window) + [column.is_not(None), column >= 0]
+        where = _raw_where(window) + [column.is_not(None)]
         if var == VAR_SCORE_POS:
             where.append(PredictionLog.label_pos == 1)
         elif var == VAR_SCORE_NEG:
             where.append(PredictionLog.label_pos == 0)
         query = select(b, column.label("bin"), func.count().label("count")).where(*where).group_by(b, column)
+        for row in session.execute(query):
+            value = _bin_value(var, row.bin)
+            if value is not None:
+                out.setdefault(int(row.bucket), {})[value] = int(row.count)
+        return out
     for row in session.execute(query):
         out.setdefault(int(row.bucket), {})[int(row.bin)] = int(row.count)
     return out
@@ -1355,7 +1403,17 @@ def bin_totals(session: Session, window: Window, variables: Iterable[int]) -> di
         for row in session.execute(query):
             out[int(row.var)][int(row.bin)] = int(row.count)
         return out
-    for var in variables:
+    features = [v for v in variables if v >= 0]
+    if features:
+        # One index-only scan of the segment's bin codes, counted per feature (no feature values are read).
+        codes = session.scalars(select(PredictionLog.codes).where(*_raw_where(window))).all()
+        if codes:
+            width = len(codes[0]) // 2
+            decoded = decode_codes(codes, width)
+            for var in features:
+                counts = np.bincount(decoded[:, var][decoded[:, var] >= 0])
+                out[var] = {int(b): int(c) for b, c in enumerate(counts) if c}
+    for var in (v for v in variables if v < 0):
         column = _raw_var_column(var)
         where = _raw_where(window) + [column.is_not(None), column >= 0]
         for row in session.execute(select(column.label("bin"), func.count().label("count")).where(*where)

@@ -55,7 +55,7 @@ def upgrade() -> None:
         sa.Column("hour", sa.Integer(), nullable=False),
         sa.Column("received_at", sa.DateTime(), nullable=False),
         sa.Column("features", sa.JSON(), nullable=False),
-        sa.Column("bins", sa.JSON(), nullable=False),
+        sa.Column("codes", sa.Text(), nullable=False),
         sa.Column("prediction", sa.JSON(), nullable=False),
         sa.Column("pred_label", sa.String(length=200), nullable=True),
         sa.Column("pred_pos", sa.SmallInteger(), nullable=True),
@@ -80,6 +80,9 @@ def upgrade() -> None:
     with op.batch_alter_table("prediction_logs", schema=None) as batch_op:
         batch_op.create_index("ix_prediction_logs_version_hour", ["version_id", "hour"], unique=False)
         batch_op.create_index("ix_prediction_logs_version_outlier", ["version_id", "outlier"], unique=False)
+        batch_op.create_index("ix_prediction_logs_segment",
+                              ["version_id", "hour", "codes", "pred_pos", "label_pos", "correct", "err", "anomalies",
+                               "score_bin", "pred_bin", "labelled_at"], unique=False)
 
     hour_counts = ["n", "n_labelled", "correct", "tp", "fp", "tn", "fn"]
     anomaly_counts = ["n_missing", "n_below_min", "n_above_max", "n_unseen", "n_outliers", "n_anomalous"]
@@ -260,6 +263,7 @@ def downgrade() -> None:
     op.drop_table("monitoring_bins")
     op.drop_table("monitoring_hours")
     with op.batch_alter_table("prediction_logs", schema=None) as batch_op:
+        batch_op.drop_index("ix_prediction_logs_segment")
         batch_op.drop_index("ix_prediction_logs_version_outlier")
         batch_op.drop_index("ix_prediction_logs_version_hour")
     op.drop_table("prediction_logs")
