@@ -1481,6 +1481,19 @@ def worst_records(session: Session, window: Window, *, limit: int = 10) -> list[
     return [_record_dict(r) for r in session.execute(query)]
 
 
+def record_features(session: Session, model_name: str, record_id: str) -> tuple[int, dict] | None:
+    """Return (version number, logged feature values) of one logged prediction, or None (for ``/explain?record=``)."""
+    from data.registry import ModelRecord, ModelVersion
+
+    if not isinstance(record_id, str) or not record_id or len(record_id) > MAX_RECORD_ID:
+        return None
+    row = session.execute(select(ModelVersion.number, PredictionLog.features)
+                          .join(ModelVersion, ModelVersion.id == PredictionLog.version_id)
+                          .join(ModelRecord, ModelRecord.id == PredictionLog.model_id)
+                          .where(ModelRecord.name == model_name, PredictionLog.record_id == record_id)).first()
+    return None if row is None else (int(row.number), dict(row.features))
+
+
 def anomaly_names(bits: int) -> list[str]:
     """Return the anomaly kinds set in a record's bitmask."""
     return [name for name, bit in ANOMALY_BITS.items() if bits & bit]

@@ -273,10 +273,24 @@ def histogram(ref: M.VersionRef, counts: Mapping[str, list[int]], feature: str) 
 
 # -- records -----------------------------------------------------------------------------------
 
-def record_rows(records: Sequence[Mapping], ref: M.VersionRef) -> list[dict]:
-    """Return records flattened for a grid: fixed columns plus ``f0..fN`` feature values and an explain link."""
+#: The shell keeps at most this many characters of a query value; longer ``values`` are left out of links.
+MAX_QUERY_VALUE = 500
+
+
+def explain_link(ref: M.VersionRef, record_id: str, features: Mapping[str, Any]) -> str:
+    """Return the explanation link of a logged record: ``record=<id>``, plus its values when they fit the URL."""
+    import json
     from urllib.parse import urlencode
 
+    params = {"model": ref.model, "version": ref.number, "record": record_id}
+    values = json.dumps({k: v for k, v in features.items() if v is not None}, separators=(",", ":"))
+    if len(values) <= MAX_QUERY_VALUE:
+        params["values"] = values
+    return "/explain?" + urlencode(params)
+
+
+def record_rows(records: Sequence[Mapping], ref: M.VersionRef) -> list[dict]:
+    """Return records flattened for a grid: fixed columns plus ``f0..fN`` feature values and an explain link."""
     out = []
     for r in records:
         pred = r["prediction"]
@@ -286,7 +300,7 @@ def record_rows(records: Sequence[Mapping], ref: M.VersionRef) -> list[dict]:
             shown = str(pred.get("label"))
             if pred.get("score") is not None:
                 shown += f" ({pred['score']:.2f})"
-        link = "/explain?" + urlencode({"model": ref.model, "version": ref.number, "record": r["id"]})
+        link = explain_link(ref, r["id"], r["features"])
         row = {"id": r["id"], "time": r["time"].replace("T", " "), "prediction": shown,
                "label": "" if r["label"] is None else str(r["label"]),
                "correct": {1: "yes", 0: "no"}.get(r["correct"], ""),

@@ -205,6 +205,15 @@ def test_clicking_a_bucket_pages_its_records(ctx):
                                                       user=user)
     assert len(rows) == 50 and page == 0 and info.startswith("Rows 1–50 of 60")
     assert rows[0]["explain"].startswith("[Explain](/explain?model=churn&version=1&record=r")
+    from urllib.parse import parse_qs, urlsplit
+
+    query = parse_qs(urlsplit(rows[0]["explain"][len("[Explain]("):-1]).query)
+    import json
+
+    assert set(json.loads(query["values"][0])) == {"age", "income", "plan"}
+    with ctx.extensions["glassbox.db"].session() as s:
+        version, features = M.record_features(s, "churn", query["record"][0])
+    assert version == 1 and features == json.loads(query["values"][0])
     assert {c["headerName"] for c in columns} >= {"age", "income", "plan"}
     rows2, _, info2, _, page2 = C.page_records(selected, None, 1, False, None, None, 0, "churn", None, user=user,
                                                trigger=L.RECORDS_NEXT)
