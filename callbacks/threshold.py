@@ -14,12 +14,12 @@ import logging
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Input, Output, State, callback_context, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback_context, dcc, html, no_update
 
 from app.audit import record_event
 from app.figures.common import TEST_COLOR, TRAIN_COLOR
 from app.figures.confusion import legend_below
-from app.figures.performance import confusion_figure, metrics_bars_figure, pr_figure, roc_figure
+from app.figures.performance import pr_figure, roc_figure
 from app.figures.threshold import cost_curve_figure, fairness_figure
 from app.ml.fairness import RATES
 from app.ml.metrics import METRIC_INFO
@@ -39,6 +39,8 @@ SPLIT_NAMES = {"train": "Train", "test": "Test"}
 #: Metrics of the train-vs-test table (the browser renders it; labels and meanings come from here).
 TABLE_KEYS = ("precision", "recall", "f1", "accuracy", "specificity", "mcc", "predicted_positive_rate")
 _GRID_KEYS = ("tp", "fp", "tn", "fn")
+#: Points per drawn ROC/PR curve (AUC and AP are computed on every row).
+CURVE_POINTS = 300
 
 
 def _version(model, version, user, permission=Permission.VIEW_METRICS) -> ModelVersion:
@@ -50,7 +52,7 @@ def _split(split) -> str:
 
 
 def _threshold(current: Any) -> float:
-    """Return the threshold held by the CURRENT store (browser data: validated)."""
+    """Return the current threshold: the box's value (browser data: validated)."""
     value = current.get("t") if isinstance(current, dict) else current
     return number(value, name="Threshold", lo=0.0, hi=1.0)
 
@@ -100,19 +102,14 @@ def _grid_payload(version: ModelVersion, sweeps: dict, curves: dict) -> dict:
 
 def _build_figures(version: ModelVersion, sweeps: dict, curves: dict, split: str, t: float) -> dict:
     """Build the figures at threshold ``t`` (the browser patches them as the slider moves)."""
-    negative, positive = views.labels_of(version)
-    m = sweeps[split].metrics_at(t)
-    heatmap = confusion_figure([[m["tn"], m["fp"]], [m["fn"], m["tp"]]], [negative, positive], normalize="true",
-                               title=f"Confusion matrix at threshold {t:.2f} ({split} data)")
-    bars = metrics_bars_figure({"precision": m["precision"], "recall": m["recall"], "f1": m["f1"]})
-    bars.update_layout(title_text=f"Precision, recall and F1 at threshold {t:.2f} ({split} data)")
     roc_curves, pr_curves, roc_points, pr_points = {}, {}, {}, {}
     for s in ("train", "test"):
         payload = curves.get(s) or {}
         name = SPLIT_NAMES[s]
         ms = sweeps[s].metrics_at(t)
-        roc_curves[name] = payload.get("roc")
-        pr_curves[name] = payload.get("pr")
+        # Redrawn on every slider move (to move the marker): few points keep that within a frame.
+        roc_curves[name] = sweeps[s].roc_curve(max_points=CURVE_POINTS) if payload.get("roc") else None
+        pr_curves[name] = sweeps[s].pr_curve(max_points=CURVE_POINTS) if payload.get("pr") else None
         roc_points[name] = {"fpr": ms["fpr"], "tpr": ms["recall"], "threshold": t}
         flagged = ms["tp"] + ms["fp"]
         pr_points[name] = {"recall": ms["recall"], "precision": ms["precision"] if flagged else None,
@@ -130,10 +127,8 @@ def _build_figures(version: ModelVersion, sweeps: dict, curves: dict, split: str
                            text=[""], textposition="bottom right",
                            marker=dict(size=11, color=colors[s], line=dict(color="#000000", width=1.5)))
     roc_present = [s for s in ("train", "test") if ((curves.get(s) or {}).get("roc") or {}).get("fpr")]
-    return {"heatmap": heatmap.to_plotly_json(), "bars": bars.to_plotly_json(), "roc": roc.to_plotly_json(),
-            "pr": pr.to_plotly_json(),
-            "markers": {"roc": _marker_indices(roc, roc_present), "pr": _marker_indices(pr, present)},
-            "heatmap_ok": bool(heatmap.data)}
+    return {"roc": roc.to_plotly_json(), "pr": pr.to_plotly_json(),
+            "markers": {"roc": _marker_indices(roc, roc_present), "pr": _marker_indices(pr, present)}}
 
 
 class _NotReady(Exception):
@@ -156,19 +151,20 @@ def _figures(db, version_id: int, storage_dir: str, split: str, t: float) -> dic
 def load_model(model, version, split, n_intervals, *, user, polled: bool = False):
     """Send the 0.01 grid, the figures and the saved threshold of the chosen model (or why not).
 
-    Outputs: grid, heatmap, bars, ROC, PR, status, interval disabled, message,
-    jump, saved block, saved store, group options, group value.
+    Outputs: grid, note, ROC, PR, status, interval disabled, message, jump,
+    saved block, saved store, group options, group value. The browser draws
+    the matrix, bars and table from the grid.
     """
-    skip = (no_update,) * 13
+    skip = (no_update,) * 12
     try:
         found = _version(model, version, user)
         split = _split(split)
     except InvalidInput as exc:
         if polled:
-            return skip[:6] + (True,) + skip[7:]
+            return skip[:5] + (True,) + skip[6:]
         empty = placeholder(str(exc))
-        return (None, empty, empty, empty, empty, None, True, error_alert(str(exc)), no_update, None, None, [],
-                None)
+        return (None, html.P(str(exc), className="gb-help"), empty, empty, None, True, error_alert(str(exc)),
+                no_update, None, None, [], None)
     db = get_db()
     with db.session() as s:
         ready = views.readiness(s, found.id, views.THRESHOLD_KINDS)
@@ -178,12 +174,13 @@ def load_model(model, version, split, n_intervals, *, user, polled: bool = False
     computing = ready["state"] == "computing"
     if sweeps["test"] is None or sweeps["train"] is None or computing:
         if polled:
-            return skip[:5] + (status, not computing) + skip[7:]
+            return skip[:4] + (status, not computing) + skip[6:]
         why = ("The threshold sweep of this model is still being computed; this view fills in when it is ready."
                if computing else "The threshold sweep of this model is not available (see above).")
         empty = placeholder(why)
         groups = [{"label": g, "value": g} for g in found.group_columns or []]
-        return (None, empty, empty, empty, empty, status, not computing, None, no_update, saved_block(found),
+        return (None, html.P(why, className="gb-help"), empty, empty, status, not computing, None, no_update,
+                saved_block(found),
                 views.saved_threshold(found), groups, groups[0]["value"] if groups else None)
     t = views.saved_threshold(found)
     try:
@@ -191,9 +188,10 @@ def load_model(model, version, split, n_intervals, *, user, polled: bool = False
     except _NotReady:
         return skip
     grid = _grid_payload(found, sweeps, curves)
-    grid.update(markers=figs["markers"], heatmap_ok=figs["heatmap_ok"])
+    grid["markers"] = figs["markers"]
     groups = [{"label": g, "value": g} for g in found.group_columns or []]
-    return (grid, figs["heatmap"], figs["bars"], figs["roc"], figs["pr"], status, True, None,
+    # The matrix, bars and table are drawn in the browser from the grid (the move callback runs on it).
+    return (grid, None, figs["roc"], figs["pr"], status, True, None,
             {"t": t, "key": grid["key"], "source": "load"}, saved_block(found), t, groups,
             groups[0]["value"] if groups else None)
 
@@ -260,33 +258,44 @@ def _pct(value) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
+_MD_SPECIAL = "\\`*_{}[]()#+-.!|<>"
+
+
+def md_text(value: Any) -> str:
+    """Return ``value`` as Markdown text that renders literally (group names come from the data)."""
+    text = " ".join(str(value).split())
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
+
+
+def md_table(header: list[str], rows: list[list[str]], *, table_id: str, total_row: bool = False) -> Any:
+    """Return a Markdown table (one component, however many rows: see assets/threshold.js on why that matters)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return dcc.Markdown("\n".join(lines), id=table_id, className="gb-md-table" + (" gb-md-total" if total_row else ""))
+
+
 def fairness_table(result: dict) -> Any:
-    """Return the per-group table with flagged gaps highlighted."""
+    """Return the per-group table; the rates of the two groups behind each flagged gap are marked."""
     flagged = set(result.get("flagged", []))
     labels = {"selection_rate": "Selection rate", "tpr": "TPR", "fpr": "FPR", "precision": "Precision"}
-    head = html.Thead(html.Tr([html.Th("Group"), html.Th("Rows", className="text-end"),
-                               html.Th("Positives", className="text-end")] +
-                              [html.Th(labels[r] + (" \u26a0" if r in flagged else ""), className="text-end",
-                                       title=METRIC_INFO.get(r, {}).get("meaning", "")) for r in RATES]))
-    body = []
+    header = ["Group", "Rows", "Positives"] + [labels[r] + (" \u26a0" if r in flagged else "") for r in RATES]
+    rows = []
     for g in result["groups"]:
-        cells = [html.Td(str(g["group"])), html.Td(f"{g['size']:,}", className="text-end"),
-                 html.Td(f"{g['n_pos']:,}", className="text-end")]
+        cells = [md_text(g["group"]), f"{g['size']:,}", f"{g['n_pos']:,}"]
         for r in RATES:
             gap = result["gaps"].get(r, {})
             extreme = r in flagged and g["group"] in (gap.get("high_group"), gap.get("low_group"))
-            cells.append(html.Td(_pct(g[r]), className="text-end" + (" table-warning fw-semibold" if extreme else "")))
-        body.append(html.Tr(cells))
-    gaps = [html.Td("Largest gap", colSpan=3, className="fw-semibold")]
+            cells.append(f"**{_pct(g[r])}** \u26a0" if extreme else _pct(g[r]))
+        rows.append(cells)
+    gaps = ["**Largest gap**", "", ""]
     for r in RATES:
         gap = result["gaps"].get(r, {}).get("gap")
-        gaps.append(html.Td("n/a" if gap is None else f"{gap:.1%}",
-                            className="text-end fw-semibold" + (" text-danger" if r in flagged else "")))
-    body.append(html.Tr(gaps))
+        gaps.append("n/a" if gap is None else (f"**{gap:.1%}**" if r in flagged else f"{gap:.1%}"))
+    rows.append(gaps)
     note = (f"Gaps over {result['gap_tolerance']:.0%} are flagged (\u26a0): "
-            + (", ".join(labels[r] for r in RATES if r in flagged) if flagged else "none") + ".")
-    return html.Div([dbc.Table([head, html.Tbody(body)], size="sm", bordered=False, hover=True,
-                               className="mb-1", id=f"{L.FAIR_TABLE}-rates"),
+            + (", ".join(labels[r] for r in RATES if r in flagged) if flagged else "none") + ". "
+            + "TPR: share of a group's positives caught; FPR: share of its negatives wrongly flagged.")
+    return html.Div([md_table(header, rows, table_id=f"{L.FAIR_TABLE}-rates", total_row=True),
                      html.P(note, className="gb-help small text-muted mb-0")])
 
 
@@ -332,19 +341,13 @@ def equalise(n_clicks, column, target, current, model, version, split, *, user):
         rows = views.equalised_tpr(found, split, column, target_tpr=target)
     except (InvalidInput, views.ViewError, ValueError) as exc:
         return error_alert(str(exc))
-    body = [html.Tr([html.Td(str(r["group"])),
-                     html.Td("no positive rows" if r["threshold"] is None else f"{r['threshold']:.4f}",
-                             className="text-end"),
-                     html.Td(_pct(r["tpr"]), className="text-end"), html.Td(f"{r['n_pos']:,}", className="text-end")])
-            for r in rows]
-    head = html.Thead(html.Tr([html.Th("Group"), html.Th("Threshold", className="text-end"),
-                               html.Th("TPR reached", className="text-end"),
-                               html.Th("Positives", className="text-end")]))
+    body = [[md_text(r["group"]), "no positive rows" if r["threshold"] is None else f"{r['threshold']:.4f}",
+             _pct(r["tpr"]), f"{r['n_pos']:,}"] for r in rows]
     return html.Div([
         html.P(f"Thresholds per group that catch at least {target:.1%} of each group's positives "
                f"({split} data). Using different thresholds per group is a policy decision: check it with "
                "your legal and ethics advisers before using it.", className="small mb-1"),
-        dbc.Table([head, html.Tbody(body)], size="sm", hover=True, className="mb-0", id=f"{L.EQ_TABLE}-rows"),
+        md_table(["Group", "Threshold", "TPR reached", "Positives"], body, table_id=f"{L.EQ_TABLE}-rows"),
     ])
 
 
@@ -384,7 +387,7 @@ def register(dash_app, policy) -> None:
         return load_model(model, version, split, n_intervals, user=policy.current_user(), polled=polled)
 
     policy.callback(
-        Output(L.GRID, "data"), Output(L.HEATMAP, "figure"), Output(L.BARS, "figure"), Output(L.ROC, "figure"),
+        Output(L.GRID, "data"), Output(L.NOTE, "children"), Output(L.ROC, "figure"),
         Output(L.PR, "figure"), Output(L.STATUS, "children"), Output(L.INTERVAL, "disabled"),
         Output(L.MESSAGE, "children"), Output(L.JUMP, "data"), Output(L.SAVED, "children"),
         Output(L.SAVED_STORE, "data"), Output(L.FAIR_COLUMN, "options"), Output(L.FAIR_COLUMN, "value"),
@@ -404,7 +407,7 @@ def register(dash_app, policy) -> None:
 
     policy.callback(Output(L.COST_GRAPH, "figure"), Output(L.COST_STORE, "data"), Output(L.COST_MESSAGE, "children"),
                     Input(L.COST_FP, "value"), Input(L.COST_FN, "value"), Input(L.GRID, "data"),
-                    Input(ids.split, "value"), State(L.CURRENT, "data"), State(ids.model, "value"),
+                    Input(ids.split, "value"), State(L.BOX, "value"), State(ids.model, "value"),
                     State(ids.version, "value"), prevent_initial_call=True,
                     permission=Permission.VIEW_METRICS)(_cost)
 
@@ -413,7 +416,7 @@ def register(dash_app, policy) -> None:
 
     policy.callback(Output(L.FAIR_GRAPH, "figure"), Output(L.FAIR_TABLE, "children"), Output(L.FAIR_STORE, "data"),
                     Output(L.FAIR_MESSAGE, "children"),
-                    Input(L.FAIR_BUTTON, "n_clicks"), Input(L.FAIR_COLUMN, "value"), State(L.CURRENT, "data"),
+                    Input(L.FAIR_BUTTON, "n_clicks"), Input(L.FAIR_COLUMN, "value"), State(L.BOX, "value"),
                     State(ids.model, "value"), State(ids.version, "value"), Input(ids.split, "value"),
                     prevent_initial_call=True, permission=Permission.VIEW_METRICS)(_fair)
 
@@ -421,7 +424,7 @@ def register(dash_app, policy) -> None:
         return equalise(n_clicks, column, target, current, model, version, split, user=policy.current_user())
 
     policy.callback(Output(L.EQ_TABLE, "children"), Input(L.EQ_BUTTON, "n_clicks"), State(L.FAIR_COLUMN, "value"),
-                    State(L.EQ_TARGET, "value"), State(L.CURRENT, "data"), State(ids.model, "value"),
+                    State(L.EQ_TARGET, "value"), State(L.BOX, "value"), State(ids.model, "value"),
                     State(ids.version, "value"), State(ids.split, "value"), prevent_initial_call=True,
                     permission=Permission.VIEW_METRICS)(_equalise)
 
@@ -431,32 +434,24 @@ def register(dash_app, policy) -> None:
     policy.callback(Output(L.SAVED, "children", allow_duplicate=True),
                     Output(L.SAVED_STORE, "data", allow_duplicate=True), Output(L.SAVE_MESSAGE, "children"),
                     Input(L.SAVE, "n_clicks"), State(ids.model, "value"), State(ids.version, "value"),
-                    State(L.CURRENT, "data"), State(L.REASON, "value"), prevent_initial_call=True,
+                    State(L.BOX, "value"), State(L.REASON, "value"), prevent_initial_call=True,
                     permission=Permission.SET_THRESHOLD)(_save)
 
-    # Browser-only: no request per slider move.
     ns = "glassbox_threshold"
+    # One browser-only callback per slider move: a move costs one pass of the renderer and no request.
     policy.clientside_callback(
-        ClientsideFunction(ns, "sync"),
-        Output(L.SLIDER, "value"), Output(L.BOX, "value"), Output(L.CURRENT, "data"), Output(L.EXACT_REQUEST, "data"),
-        Input(L.SLIDER, "value"), Input(L.BOX, "value"), Input(L.JUMP, "data"))
-    policy.clientside_callback(
-        ClientsideFunction(ns, "render"),
-        Output(L.HEATMAP, "figure", allow_duplicate=True), Output(L.BARS, "figure", allow_duplicate=True),
-        Output(L.ROC, "figure", allow_duplicate=True), Output(L.PR, "figure", allow_duplicate=True),
-        Output(L.TABLE, "children"), Output(L.PATH, "children"),
-        Input(L.CURRENT, "data"), Input(L.GRID, "data"), Input(L.EXACT, "data"), Input(ids.split, "value"),
+        ClientsideFunction(ns, "move"),
+        Output(L.SLIDER, "value"), Output(L.BOX, "value"), Output(L.EXACT_REQUEST, "data"),
+        Input(L.SLIDER, "value"), Input(L.BOX, "value"), Input(L.JUMP, "data"), Input(L.GRID, "data"),
+        Input(ids.split, "value"), Input(L.COST_STORE, "data"), Input(L.FAIR_STORE, "data"), State(L.EXACT, "data"),
         prevent_initial_call=True)
     policy.clientside_callback(
-        ClientsideFunction(ns, "costLine"),
-        Output(L.COST_GRAPH, "figure", allow_duplicate=True),
-        Input(L.CURRENT, "data"), Input(L.COST_STORE, "data"), prevent_initial_call=True)
+        ClientsideFunction(ns, "exactAnswer"), Output(L.DRAWN, "data"),
+        Input(L.EXACT, "data"), State(L.GRID, "data"), State(ids.split, "value"), State(L.BOX, "value"),
+        State(L.DRAWN, "data"), prevent_initial_call=True)
     policy.clientside_callback(
         ClientsideFunction(ns, "jump"),
         Output(L.JUMP, "data", allow_duplicate=True),
         Input(L.JUMP_DEFAULT, "n_clicks"), Input(L.JUMP_F1, "n_clicks"), Input(L.JUMP_COST, "n_clicks"),
         Input(L.JUMP_SAVED, "n_clicks"), State(L.GRID, "data"), State(L.COST_STORE, "data"),
         State(L.SAVED_STORE, "data"), State(ids.split, "value"), prevent_initial_call=True)
-    policy.clientside_callback(
-        ClientsideFunction(ns, "fairnessNote"),
-        Output(L.FAIR_NOTE, "children"), Input(L.CURRENT, "data"), Input(L.FAIR_STORE, "data"))

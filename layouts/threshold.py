@@ -34,15 +34,17 @@ JUMP_SAVED = "threshold-jump-saved"
 COST_FP = "threshold-cost-fp"
 COST_FN = "threshold-cost-fn"
 COST_MESSAGE = "threshold-cost-message"
-# Stores: the 0.01 grid of counts, the current threshold, jump requests, off-grid requests and answers.
+# Stores: the 0.01 grid of counts, jump requests, off-grid requests and answers. The box holds the threshold.
 GRID = "threshold-grid"
-CURRENT = "threshold-current"
 JUMP = "threshold-jump"
 EXACT_REQUEST = "threshold-exact-request"
 EXACT = "threshold-exact"
 COST_STORE = "threshold-cost-store"
+DRAWN = "threshold-drawn"
 SAVED_STORE = "threshold-saved-store"
-# Figures and tables.
+# Figures and tables. HEATMAP, BARS, TABLE, PATH and FAIR_NOTE are drawn by assets/threshold.js into
+# elements React leaves empty; NOTE says why they are empty.
+NOTE = "threshold-numbers-note"
 HEATMAP = "threshold-heatmap"
 BARS = "threshold-bars"
 TABLE = "threshold-table"
@@ -96,7 +98,7 @@ def _controls() -> html.Div:
             ], md=2),
             dbc.Col([html.Div("Jump to", className="form-label"), jump], md=3),
         ], className="g-3 align-items-end"),
-        html.Div(id=PATH, className="gb-help small text-muted mt-2", role="status"),
+        html.Div(id=PATH, className="gb-help small text-muted mt-2", role="status", **{"aria-live": "polite"}),
     ])
 
 
@@ -114,7 +116,7 @@ def _fairness(ctx: PageContext) -> html.Div:
             dbc.Col(dbc.Button("Thresholds that equalise TPR", id=EQ_BUTTON, color="secondary", outline=True,
                                size="sm"), md="auto", className="pt-md-4"),
         ], className="g-3 align-items-start mb-2"),
-        html.Div(id=FAIR_NOTE, className="small"),
+        html.Div(id=FAIR_NOTE, className="small"),  # drawn by assets/threshold.js
         html.Div(id=FAIR_MESSAGE),
         graph(FAIR_GRAPH, message="Choose a group column to compare groups.", title="Rates by group"),
         html.Div(id=FAIR_TABLE, className="mt-2"),
@@ -140,19 +142,18 @@ def _save(ctx: PageContext) -> html.Div:
 
 def layout(ctx: PageContext):
     """Return the threshold explorer."""
-    stores = [dcc.Store(id=s) for s in (GRID, CURRENT, JUMP, EXACT_REQUEST, EXACT, COST_STORE, SAVED_STORE,
-                                        FAIR_STORE)]
+    stores = [dcc.Store(id=s) for s in (GRID, JUMP, EXACT_REQUEST, EXACT, COST_STORE, SAVED_STORE, FAIR_STORE,
+                                        DRAWN)]
     return html.Div(stores + [
         dcc.Interval(id=INTERVAL, interval=POLL_MS, disabled=True),
         selector(PREFIX, ctx),
         html.Div(id=MESSAGE),
         html.Div(id=STATUS),
         card("Threshold", _controls()),
+        html.Div(id=NOTE, children=html.P("Choose a model above.", className="gb-help")),
         dbc.Row([
-            dbc.Col(card(None, graph(HEATMAP, title="Confusion matrix"),
-                         help_text="Rows are the true class, columns what the model says; each cell shows the "
-                                   "count and its share of the true class."), lg=6),
-            dbc.Col(card(None, graph(BARS, title="Precision, recall and F1"),
+            dbc.Col(card(None, html.Div(id=HEATMAP, role="group")), lg=6),
+            dbc.Col(card(None, html.Div(id=BARS),
                          help_text="Precision: of the flagged rows, how many are positive. Recall: of the positive "
                                    "rows, how many are flagged."), lg=6),
         ], className="g-3"),

@@ -138,9 +138,11 @@ def test_analyst_clicks_a_cell_reads_its_rows_and_opens_one(page, live_server, c
     page.wait_for_selector("#cm-cell-info-count")
     tp = int(((y == 1) & (score >= 0.5)).sum())
     assert page.inner_text("#cm-cell-info-count").startswith(f"{tp:,} rows")
-    page.wait_for_selector("#cm-rows-grid .ag-center-cols-container .ag-row")
-    first_rows = page.eval_on_selector_all("#cm-rows-grid .ag-pinned-left-cols-container .ag-row",
-                                           "rows => rows.map(r => r.querySelector('[col-id=row]').innerText)")
+    rows_js = ("() => [...document.querySelectorAll('#cm-rows-grid .ag-pinned-left-cols-container .ag-row')]"
+               ".sort((a, b) => +a.getAttribute('row-index') - +b.getAttribute('row-index'))"
+               ".map(r => (r.querySelector('[col-id=row]') || {}).innerText || '')")
+    page.wait_for_function(f"() => {{ const r = ({rows_js})(); return r.length >= 5 && r.slice(0, 5).every(x => x); }}")
+    first_rows = page.evaluate(rows_js)
     expected = np.flatnonzero((y == 1) & (score >= 0.5))
     assert [int(r) for r in first_rows[:5]] == expected[:5].tolist()
     screenshot(page, "confusion-rows")

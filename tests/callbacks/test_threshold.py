@@ -63,8 +63,8 @@ def sk(y, score, t):
 def test_load_sends_the_grid_and_figures_equal_to_sklearn(world, scores):
     y, score, _ = scores
     out = load(world)
-    grid, heatmap, bars, roc, pr, status, interval_off, message, jump, saved, saved_value, groups, group = out
-    assert message is None and status is None and interval_off is True
+    grid, note, roc, pr, status, interval_off, message, jump, saved, saved_value, groups, group = out
+    assert message is None and status is None and interval_off is True and note is None
     assert grid["key"] == f"{BINARY}:1" and grid["labels"] == ["0", "1"] and grid["steps"] == 100
     test = grid["splits"]["test"]
     for k in (0, 1, 29, 50, 57, 99, 100):
@@ -78,8 +78,9 @@ def test_load_sends_the_grid_and_figures_equal_to_sklearn(world, scores):
         assert fig["data"][markers["test"]]["name"].startswith("Test at ")
         assert fig["data"][markers["train"]]["name"].startswith("Train at ")
     expected = sk(y, score, 0.5)
-    assert heatmap["data"][0]["text"][1][1].startswith(f"{expected['tp']:,}<br>")
-    assert bars["data"][0]["y"] == pytest.approx([expected["precision"], expected["recall"], expected["f1"]])
+    marker = roc["data"][grid["markers"]["roc"]["test"]]
+    assert marker["x"] == [pytest.approx(expected["fp"] / (expected["fp"] + expected["tn"]))]
+    assert marker["y"] == [pytest.approx(expected["recall"])]
     assert "No threshold is saved" in text_of(saved)
     best = max(np.unique(score), key=lambda t: 2 * counts(y, score, t)[0] / (2 * counts(y, score, t)[0] +
                                                                          sum(counts(y, score, t)[1:4:2])))
@@ -87,7 +88,7 @@ def test_load_sends_the_grid_and_figures_equal_to_sklearn(world, scores):
 
 
 def test_figures_are_memoised(world):
-    assert load(world)[3] is load(world)[3]
+    assert load(world)[2] is load(world)[2]
 
 
 @pytest.mark.parametrize("model, version_, split, says", [
@@ -102,23 +103,23 @@ def test_figures_are_memoised(world):
 ])
 def test_forged_or_wrong_selection_gives_a_message(world, model, version_, split, says):
     out = load(world, model=model, version_=version_, split=split)
-    assert out[0] is None and says in text_of(out[7])
+    assert out[0] is None and says in text_of(out[6]) and says in text_of(out[1])
 
 
 def test_user_without_a_grant_on_the_model_gets_the_permission_message(world):
     out = load(world, name="irisonly")
-    assert out[0] is None and "do not have access" in text_of(out[7])
-    assert out[1]["data"] == [] and all(f["data"] == [] for f in out[2:5])  # no counts, just the message
+    assert out[0] is None and "do not have access" in text_of(out[6])
+    assert out[2]["data"] == [] and out[3]["data"] == []  # no curves, no counts: just the message
 
 
 def test_pending_analyses_show_progress_and_poll(world):
     out = load(world, model=PENDING)
-    grid, heatmap, *_ = out
-    assert grid is None and out[6] is False  # interval on
-    assert "Computing the analyses" in text_of(out[5])
-    assert "still being computed" in json.dumps(heatmap)
+    grid, note, roc, *_ = out
+    assert grid is None and out[5] is False  # interval on
+    assert "Computing the analyses" in text_of(out[4])
+    assert "still being computed" in text_of(note) and "still being computed" in json.dumps(roc)
     polled = load(world, model=PENDING, polled=True)
-    assert polled[0] is no_update and polled[1] is no_update and polled[6] is False
+    assert polled[0] is no_update and polled[1] is no_update and polled[5] is False
 
 
 # -- off-grid thresholds ---------------------------------------------------------------
@@ -245,7 +246,7 @@ def test_analyst_saves_a_threshold_with_a_reason_and_it_is_audited(world):
             event = s.query(AuditEvent).filter_by(action="threshold.save", outcome="success").one()
             assert event.target == f"{BINARY} v1" and "0.37" in event.detail
         reloaded = load(world)
-        assert reloaded[8]["t"] == 0.37 and reloaded[10] == 0.37
+        assert reloaded[7]["t"] == 0.37 and reloaded[9] == 0.37
     finally:
         from data.registry import clear_threshold
 
@@ -292,7 +293,7 @@ def test_gate_refuses_saving_without_the_permission(world, name, status):
         inputs=[{"id": L.SAVE, "property": "n_clicks", "value": 1}],
         state=[{"id": "threshold-model", "property": "value", "value": MULTICLASS},
                {"id": "threshold-version", "property": "value", "value": None},
-               {"id": L.CURRENT, "property": "data", "value": {"t": 0.4}},
+               {"id": L.BOX, "property": "value", "value": 0.4},
                {"id": L.REASON, "property": "value", "value": "x"}], headers=csrf_headers(client))
     assert response.status_code == status
     assert version(world, MULTICLASS).threshold is None
@@ -357,21 +358,27 @@ def _metrics_for_counts(c):
 def test_browser_snaps_slider_values_to_the_grid_with_round_not_truncation():
     """0.29 * 100 is 28.999999999999996: the grid index must be 29; 0.4237 goes to the server."""
     script = """
-    const out = [];
-    for (const v of [0.29, 0.57, 0.58, 1, 0, 0.1 + 0.2]) {
-      window.dash_clientside.callback_context = {triggered_id: 'threshold-slider'};
-      out.push(ns.sync(v, null, null)[2]);
-    }
-    window.dash_clientside.callback_context = {triggered_id: 'threshold-box'};
-    const box = ns.sync(0.5, 0.4237, null);
-    window.dash_clientside.callback_context = {triggered_id: 'threshold-box'};
-    const bad = ns.sync(0.5, 7, null);
-    console.log(JSON.stringify({grid: out, box: [box[0], box[2], box[3] && box[3].t], bad: bad}));
+    const grid = [0.29, 0.57, 0.58, 1, 0, 0.1 + 0.2].map(v => ns._next('threshold-slider', v, null, null));
+    const on = id => { window.dash_clientside.callback_context = {triggered_id: id}; };
+    on('threshold-box');
+    const box = ns.move(0.5, 0.4237, null, null, 'test', null, null, null);
+    on('threshold-box');
+    const bad = ns.move(0.5, 7, null, null, 'test', null, null, null);
+    on('threshold-slider');
+    const same = ns.move(0.5, 0.5, null, null, 'test', null, null, null);
+    on('threshold-slider');
+    const moved = ns.move(0.29, 0.5, null, null, 'test', null, null, null);
+    console.log(JSON.stringify({grid: grid, box: box, bad: bad, same: same, moved: moved,
+                                boxNext: ns._next('threshold-box', 0.5, 0.4237, null)}));
     """
     out = _node(script)
     assert [c["k"] for c in out["grid"]] == [29, 57, 58, 100, 0, 30]
     assert all(c["grid"] for c in out["grid"])
     assert out["grid"][0]["t"] == 0.29 and out["grid"][-1]["t"] == 0.3
-    slider, current, request_t = out["box"]
-    assert slider == 0.42 and current == {"t": 0.4237, "grid": False, "k": 42, "source": "box"} and request_t == 0.4237
-    assert out["bad"] == ["__nu__"] * 4
+    assert out["boxNext"] == {"t": 0.4237, "grid": False, "k": 42, "source": "box"}
+    # Nothing drawn without a grid, but an off-grid value is asked of the server only once a model is loaded.
+    slider, box, request = out["box"]
+    assert slider == 0.42 and box == "__nu__" and request == "__nu__"
+    assert out["bad"] == ["__nu__"] * 3
+    assert out["same"] == ["__nu__"] * 3  # no new threshold, no box update, no request
+    assert out["moved"] == ["__nu__", 0.29, "__nu__"]  # the box follows the slider; on the grid: no request
