@@ -341,3 +341,15 @@ def test_through_the_gate_viewers_get_figures_but_not_records(world):
     records = f"..{L.RECORDS}.rowData...{L.RECORDS}.columnDefs...{L.RECORDS_INFO}.children...{L.RECORDS_TITLE}" \
               f".children...{L.RECORDS_PAGE}.data.."
     assert post_callback(client, records, inputs=[], state=[]).status_code == 403
+
+
+def test_alert_badge_for_the_overview(ctx):
+    assert L.alert_badge("churn", 0) is None
+    badge = L.alert_badge("fraud imbalanced", 2)
+    assert badge.id == "overview-alerts-fraud-imbalanced"
+    assert "2 open alerts" in str(badge) and "/monitoring?model=fraud%20imbalanced" in str(badge)
+    assert "1 open alert'" in str(L.alert_badge("churn", 1)).replace('"', "'")
+    with ctx.extensions["glassbox.db"].session() as s:
+        counts = M.open_alert_counts(s, ["churn", "other"])
+        open_events = len(s.scalars(select(M.AlertEvent).where(M.AlertEvent.acknowledged_at.is_(None))).all())
+    assert counts == {"churn": open_events, "other": 0}
