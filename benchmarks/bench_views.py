@@ -112,6 +112,8 @@ def _clear_caches() -> None:
     registry.clear_caches()
     analysis_cache.clear_payload_cache()
     threshold._figures.cache_clear()
+    threshold._cost_figure.cache_clear()
+    threshold._fairness.cache_clear()
     performance._body.cache_clear()
     confusion_matrix._figure.cache_clear()
 

@@ -237,21 +237,42 @@ def cost_curve(cost_fp, cost_fn, grid, split, current, model, version, *, user):
         t = _threshold(current) if current is not None else views.saved_threshold(found)
     except InvalidInput as exc:
         return no_update, no_update, error_alert(str(exc))
-    sweep = views.load_sweep(get_db(), found, split)
-    if sweep is None:
+    try:
+        fig, optimum, shape, annotation = _cost_figure(get_db(), found.id, found.storage_dir, split, fp, fn, t)
+    except _NotReady:
         return placeholder("The threshold sweep is still being computed.", title=title), None, None
-    curve = sweep.expected_cost_curve(cost_fp=fp, cost_fn=fn)
-    optimum = sweep.cost_optimal_threshold(cost_fp=fp, cost_fn=fn)
-    fig = cost_curve_figure(curve, threshold=t, optimum=optimum)
-    shape = 0 if fig.layout.shapes else None
-    annotation = next((i for i, a in enumerate(fig.layout.annotations or ())
-                       if str(a.text or "").startswith("threshold ")), None)
     store = {"key": _key(found), "split": split, "optimum": optimum, "shape": shape, "annotation": annotation,
              "cost_fp": fp, "cost_fn": fn}
     message = html.Span([f"Lowest expected cost on the {split} data: ",
                          html.Strong(f"{optimum['cost']:.4g} per row"),
                          f" at threshold {optimum['threshold']:.4g}."], className="small")
     return fig, store, message
+
+
+@functools.lru_cache(maxsize=32)
+def _cost_figure(db, version_id: int, storage_dir: str, split: str, fp: float, fn: float, t: float):
+    """Return (figure, optimum, shape index, annotation index) of the line the browser moves (memoised)."""
+    with db.session() as s:
+        version = s.get(ModelVersion, version_id)
+    sweep = views.load_sweep(db, version, split) if version is not None else None
+    if sweep is None:
+        raise _NotReady(version_id)
+    curve = sweep.expected_cost_curve(cost_fp=fp, cost_fn=fn)
+    optimum = sweep.cost_optimal_threshold(cost_fp=fp, cost_fn=fn)
+    fig = cost_curve_figure(curve, threshold=t, optimum=optimum)
+    shape = 0 if fig.layout.shapes else None
+    annotation = next((i for i, a in enumerate(fig.layout.annotations or ())
+                       if str(a.text or "").startswith("threshold ")), None)
+    return fig.to_plotly_json(), optimum, shape, annotation
+
+
+@functools.lru_cache(maxsize=32)
+def _fairness(db, version_id: int, storage_dir: str, split: str, column: str, t: float):
+    """Return (figure, group rates) at one threshold (memoised: plotly figures are slow to build)."""
+    with db.session() as s:
+        version = s.get(ModelVersion, version_id)
+    result = views.fairness(version, split, column, threshold=t)
+    return fairness_figure(result).to_plotly_json(), result
 
 
 def _pct(value) -> str:
@@ -313,11 +334,11 @@ def fairness_at(n_clicks, column, current, model, version, split, *, user):
     except InvalidInput as exc:
         return no_update, no_update, no_update, error_alert(str(exc))
     try:
-        result = views.fairness(found, split, column, threshold=t)
+        figure, result = _fairness(get_db(), found.id, found.storage_dir, split, column, t)
     except (views.ViewError, ValueError) as exc:
         return no_update, no_update, no_update, error_alert(str(exc))
     store = {"key": _key(found), "t": t, "column": column, "split": split}
-    return fairness_figure(result), fairness_table(result), store, None
+    return figure, fairness_table(result), store, None
 
 
 def equalise(n_clicks, column, target, current, model, version, split, *, user):

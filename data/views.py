@@ -591,21 +591,31 @@ def cell_csv(version: ModelVersion, split: str, *, true_label: Any, pred_label: 
     total = int(len(idx))
     idx = idx[:max_rows]
     cols = grid_columns(version)
-    frame = pd.DataFrame({c["header"]: _column_values(c, rows, pred, confidence)[idx] for c in cols})
+    frame = pd.DataFrame({_defuse(c["header"]): _column_values(c, rows, pred, confidence)[idx] for c in cols})
+    for name in frame.columns:
+        if frame[name].dtype == object or pd.api.types.is_string_dtype(frame[name]):
+            frame[name] = _defuse_series(frame[name])
     buffer = io.StringIO()
     frame.to_csv(buffer, index=False, quoting=csv.QUOTE_MINIMAL)
-    text = buffer.getvalue()
-    # A cell starting with = + - @ would run as a formula in a spreadsheet; quote such headers and values.
-    return {"csv": _defuse_formulas(text), "rows": int(len(idx)), "total": total, "truncated": total > len(idx)}
+    return {"csv": buffer.getvalue(), "rows": int(len(idx)), "total": total, "truncated": total > len(idx)}
 
 
-def _defuse_formulas(text: str) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    for record in csv.reader(io.StringIO(text)):
-        writer.writerow(["'" + v if v[:1] in ("=", "+", "@", "\t", "\r") or
-                         (v[:1] == "-" and not _is_number(v)) else v for v in record])
-    return out.getvalue()
+#: A cell starting with one of these runs as a formula when the CSV is opened in a spreadsheet.
+_FORMULA_START = ("=", "+", "@", "\t", "\r")
+
+
+def _defuse(text: str) -> str:
+    text = str(text)
+    risky = text[:1] in _FORMULA_START or (text[:1] == "-" and not _is_number(text))
+    return "'" + text if risky else text
+
+
+def _defuse_series(values: pd.Series) -> pd.Series:
+    text = values.astype(object).where(values.isna(), values.astype(str))
+    first = text.str[:1]
+    numeric = pd.to_numeric(text, errors="coerce").notna()
+    risky = first.isin(_FORMULA_START) | ((first == "-") & ~numeric)
+    return text.where(~risky.fillna(False), "'" + text.astype(str))
 
 
 def _is_number(text: str) -> bool:

@@ -168,7 +168,8 @@ def test_cost_curve_and_optimum_equal_a_brute_force_search(world, scores):
     costs = [(1 * counts(y, score, t)[1] + 5 * counts(y, score, t)[3]) / len(y) for t in candidates]
     assert store["optimum"]["cost"] == pytest.approx(min(costs))
     assert store["shape"] == 0 and store["annotation"] is not None
-    assert fig.layout.shapes[0].x0 == 0.5 and fig.layout.annotations[store["annotation"]].text == "threshold 0.50"
+    assert fig["layout"]["shapes"][0]["x0"] == 0.5
+    assert fig["layout"]["annotations"][store["annotation"]]["text"] == "threshold 0.50"
     assert "Lowest expected cost" in text_of(message)
 
 
@@ -199,7 +200,7 @@ def test_fairness_equals_group_rates_at_the_current_threshold(world, scores):
     shown = text_of(table)
     for g in expected["groups"]:
         assert f"{g['tpr']:.1%}" in shown and str(g["group"]) in shown
-    assert fig.layout.title.text.startswith("Rates by group (threshold 0.70")
+    assert fig["layout"]["title"]["text"].startswith("Rates by group (threshold 0.70")
 
 
 @pytest.mark.parametrize("column, current, says", [("__class__", {"t": 0.5}, "Group column must be one of"),
