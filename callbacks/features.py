@@ -7,6 +7,9 @@ compute, so the charts fill in by themselves.
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from dash import Input, Output, State, ctx, no_update
 
 from app.figures.influence import importance_figure, pdp2d_figure, pdp_figure, shap_dependence_figure
@@ -21,6 +24,53 @@ from layouts.model_select import SelectorIds
 from layouts.model_views import placeholder, progress_block
 
 PERMISSION = Permission.VIEW_INFLUENCE
+
+
+class _Source:
+    """A cached analysis payload and what a chart draws from it, compared by the payload's identity.
+
+    Payloads of ready analyses never change and the analysis cache hands out
+    the same object while it keeps it, so a chart drawn from one payload with
+    the same parameters is the same chart. The key holds the payload, so its
+    identity cannot be reused while the figure is cached.
+    """
+
+    __slots__ = ("payload", "derived")
+
+    def __init__(self, payload: Any, derived: Any):
+        self.payload = payload
+        self.derived = derived
+
+    def __hash__(self) -> int:
+        return id(self.payload)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Source) and other.payload is self.payload
+
+
+@functools.lru_cache(maxsize=128)
+def _figure(kind: str, source: _Source, params: tuple) -> dict:
+    """Return a chart as a plain dict, built once per payload and parameters in this process.
+
+    Building a house-style figure costs tens of milliseconds (most of it the
+    template); the pages' charts are redrawn from the same cached payloads
+    again and again, so the built figure is kept.
+    """
+    data = source.derived
+    if kind == "importance":
+        label, top_k = params[:2]
+        fig = importance_figure(data, method_label=label, top_k=top_k)
+    elif kind == "pdp":
+        centered, target = params[:2]
+        fig = pdp_figure(data, centered=centered, target_label=target)
+    elif kind == "pdp2d":
+        fig = pdp2d_figure(data)
+    else:
+        feature, color = params[:2]
+        fig = shap_dependence_figure(data, feature, color_by=color)
+        if color is not None and fig.data and getattr(fig.data[0].marker, "showscale", None):
+            fig.update_layout(showlegend=False)  # a numeric colour has its colour bar; one legend entry says nothing
+    return fig.to_plotly_json()
 
 
 def _version(model, version, user):
@@ -96,7 +146,8 @@ def update_importance(model, version, method, top_k, klass, ready, *, user):
     if shown["result"] is None:
         return placeholder(shown["note"], title=shown["label"]), meaning, None
     label = shown["label"] + (f" (towards {klass})" if klass is not None and method == "shap" else "")
-    return importance_figure(shown["result"], method_label=label, top_k=top_k), meaning, shown["note"]
+    figure = _figure("importance", _Source(shown["source"], shown["result"]), (label, top_k, method, str(klass)))
+    return figure, meaning, shown["note"]
 
 
 def update_pdp(model, version, feature, centered, klass, ready, *, user):
@@ -112,8 +163,9 @@ def update_pdp(model, version, feature, centered, klass, ready, *, user):
         shown = ev.pdp(s, found, feature, klass=klass)
     if shown["pdp"] is None:
         return placeholder(shown["note"], title="Partial dependence"), None
-    target = ev.class_key(found, klass)[2]
-    return pdp_figure(shown["pdp"], centered=centered, target_label=target), shown["note"]
+    key, _, target = ev.class_key(found, klass)
+    figure = _figure("pdp", _Source(shown["source"], shown["pdp"]), (centered, target, feature, key))
+    return figure, shown["note"]
 
 
 def update_pdp2d(model, version, fx, fy, klass, ready, *, user):
@@ -131,7 +183,8 @@ def update_pdp2d(model, version, fx, fy, klass, ready, *, user):
         shown = ev.pdp2d(s, found, [fx, fy], klass=klass)
     if shown["pdp"] is None:
         return placeholder(shown["note"], title="Two-way partial dependence"), None
-    return pdp2d_figure(shown["pdp"]), shown["note"]
+    key = ev.class_key(found, klass)[0]
+    return _figure("pdp2d", _Source(shown["source"], shown["pdp"]), (fx, fy, key)), shown["note"]
 
 
 def update_dependence(model, version, feature, color, klass, ready, *, user):
@@ -148,10 +201,8 @@ def update_dependence(model, version, feature, color, klass, ready, *, user):
     if shown["sample"] is None:
         return placeholder(shown["note"], title=f"SHAP dependence: {feature}"), None
     color = color if color != feature else None
-    fig = shap_dependence_figure(shown["sample"], feature, color_by=color)
-    if color is not None and fig.data and getattr(fig.data[0].marker, "showscale", None):
-        fig.update_layout(showlegend=False)  # a numeric colour has its colour bar; one legend entry says nothing
-    return fig, shown["note"]
+    key = ev.class_key(found, klass)[0]
+    return _figure("dependence", _Source(shown["source"], shown["sample"]), (feature, color, key)), shown["note"]
 
 
 def register(dash_app, policy) -> None:

@@ -24,21 +24,27 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import sklearn
+from scipy import sparse
 from sqlalchemy.orm import Session
 
 from app.ml.counterfactual import find_counterfactual
 from app.ml.explain import Explainer, build_explainer, explain_rows, row_explanation
 from app.ml.influence import mean_abs_shap, partial_dependence_1d, partial_dependence_2d
 from app.ml.neighbours import nearest_rows
-from app.ml.predict import (column_order, median_row, predict_row, rows_to_frame, to_native, validate_row)
+from app.ml.predict import (FOREST_INTERVAL, classes_of, column_order, final_step, median_row, predict_row,
+                            preprocessor, proba_summary, rows_to_frame, to_native, validate_row)
 from data.analysis_cache import get_result
 from data.registry import ModelVersion, load_estimator, load_frames
+
+log = logging.getLogger(__name__)
 
 #: Analyses the feature-influence page reads.
 FEATURE_KINDS = ("permutation_importance", "impurity_importance", "pdp", "pdp_2d", "shap")
@@ -301,8 +307,128 @@ def target_index(version: ModelVersion) -> int | None:
 
 
 def predict(version: ModelVersion, row: dict) -> dict:
-    """Return :func:`app.ml.predict.predict_row` for a clean row."""
-    return predict_row(estimator_of(version), row, feature_meta=reference_meta(version), task=version.task)
+    """Return :func:`app.ml.predict.predict_row` for a clean row (the same dict, faster for forests).
+
+    This answers every what-if slider move. A random forest's own
+    ``predict_proba`` spends most of a single-row call dispatching its trees
+    to worker threads and re-checking the input for each tree (about 17 ms
+    for 100 trees; the trees themselves take about 1 ms), so forests are
+    answered from their trees directly (:class:`FastForest`), a path checked
+    against ``predict_row`` when it is built. Other models run
+    ``predict_row`` with scikit-learn's per-call input checks off: the row
+    has been validated already.
+    """
+    meta = reference_meta(version)
+    fast = _fast_forest(_files(version))
+    if fast is not None:
+        return fast.predict_row(row, feature_meta=meta)
+    with _quick_sklearn():
+        return predict_row(estimator_of(version), row, feature_meta=meta, task=version.task)
+
+
+def _quick_sklearn():
+    """Skip scikit-learn's finiteness and parameter checks (rows here are validated first)."""
+    return sklearn.config_context(assume_finite=True, skip_parameter_validation=True)
+
+
+#: Forest types whose single-row predictions :class:`FastForest` reproduces.
+_FORESTS = ("RandomForestClassifier", "ExtraTreesClassifier", "RandomForestRegressor", "ExtraTreesRegressor")
+
+
+class FastForest:
+    """Single-row predictions of a fitted scikit-learn forest read from its trees' arrays.
+
+    The same arithmetic as the forest's ``predict_proba`` (each tree's leaf
+    values normalised per row, then averaged) or ``predict`` (the mean of the
+    trees), without the joblib dispatch and per-tree input validation; a
+    forest regressor's interval comes from the same per-tree values as in
+    :func:`app.ml.predict.predict_row`.
+    """
+
+    def __init__(self, estimator: Any, task: str):
+        self.estimator = estimator
+        self.task = task
+        self.pre = preprocessor(estimator)
+        forest = final_step(estimator)
+        self.trees = [tree.tree_ for tree in forest.estimators_]
+        self.n_classes = getattr(forest, "n_classes_", None)
+        self.classes = classes_of(estimator) if task != "regression" else None
+
+    def _inputs(self, frame: pd.DataFrame) -> np.ndarray:
+        data = self.pre.transform(frame) if self.pre is not None else frame
+        if sparse.issparse(data):
+            data = data.toarray()
+        return np.ascontiguousarray(np.asarray(data, dtype=np.float32))
+
+    def per_tree(self, frame: pd.DataFrame) -> np.ndarray:
+        """Return the trees' outputs: (trees, rows, classes) probabilities, or (trees, rows) values."""
+        X = self._inputs(frame)
+        if self.task == "regression":
+            return np.stack([tree.predict(X)[:, 0] for tree in self.trees])
+        out = []
+        for tree in self.trees:
+            proba = tree.predict(X)[:, : self.n_classes]
+            normalizer = proba.sum(axis=1)[:, np.newaxis]
+            normalizer[normalizer == 0.0] = 1.0
+            out.append(proba / normalizer)
+        return np.stack(out)
+
+    def predict_row(self, row: dict, *, feature_meta: list[dict]) -> dict:
+        """Return what :func:`app.ml.predict.predict_row` returns for one clean row."""
+        clean, messages = validate_row(row, feature_meta=feature_meta)
+        if messages:
+            raise ValueError("Invalid row: " + " ".join(messages))
+        frame = rows_to_frame([clean], feature_meta=feature_meta, columns=column_order(self.estimator, feature_meta))
+        values = self.per_tree(frame)
+        if self.task == "regression":
+            per_tree = values[:, 0]
+            value = float(per_tree.sum() / len(per_tree))
+            lo, hi = np.quantile(per_tree, FOREST_INTERVAL)
+            return {"value": value, "interval": (float(lo), float(hi)),
+                    "interval_method": "5th to 95th percentile of the individual trees' predictions"}
+        proba = values.sum(axis=0)[0] / len(self.trees)
+        return proba_summary(self.classes, proba)
+
+
+@functools.lru_cache(maxsize=8)
+def _fast_forest(files: _Files) -> FastForest | None:
+    """Return the fast path of a forest version, or None for other models or if it disagrees with predict_row."""
+    estimator = load_estimator(files)
+    if type(final_step(estimator)).__name__ not in _FORESTS:
+        return None
+    try:
+        fast = FastForest(estimator, files.task)
+        meta = list(_reference_meta(files))
+        train, _ = load_frames(files)
+        rows = train[list(files.features)].head(20)
+        for record in rows.to_dict(orient="records"):
+            row, messages = validate_row({k: to_native(v) for k, v in record.items()}, feature_meta=meta)
+            if messages:
+                continue
+            expected = predict_row(estimator, row, feature_meta=meta, task=files.task)
+            if not _same_prediction(fast.predict_row(row, feature_meta=meta), expected):
+                log.warning("fast forest path disagrees with predict_row for version %s; not used", files.id)
+                return None
+    except Exception:  # an unusual forest (sparse output, multi-output, ...): use the general path
+        log.info("fast forest path unavailable for version %s", files.id, exc_info=True)
+        return None
+    return fast
+
+
+def _same_prediction(a: dict, b: dict) -> bool:
+    if a.keys() != b.keys():
+        return False
+    for key in a:
+        x, y = a[key], b[key]
+        if isinstance(x, (list, tuple)) and x and isinstance(x[0], float):
+            if not np.allclose(x, y, rtol=1e-12, atol=1e-12):
+                return False
+        elif isinstance(x, float):
+            if not math.isclose(x, y, rel_tol=1e-12, abs_tol=1e-12):
+                return False
+        elif x != y:
+            return False
+    return True
 
 
 def row_frame(version: ModelVersion, row: dict) -> pd.DataFrame:
@@ -320,7 +446,8 @@ def explain(version: ModelVersion, row: dict, *, target: int | None = None) -> d
     explainer = explainer_for(version)
     if target is None:
         target = target_index(version)
-    result = explain_rows(explainer, row_frame(version, row), target_index=target)
+    with _quick_sklearn():
+        result = explain_rows(explainer, row_frame(version, row), target_index=target)
     return row_explanation(result, 0)
 
 
@@ -465,12 +592,14 @@ def importance(session: Session, version: ModelVersion, method: str, *, klass: A
     ``state`` is "ready", "computing" (not in the cache yet) or
     "unavailable" (the model has none of this kind, e.g. impurity for a
     linear model). Mean |SHAP| of a multiclass model uses the sampled rows
-    whose predicted class is ``klass``.
+    whose predicted class is ``klass``. ``source`` is the cached payload the
+    result comes from (read-only; the same object while it stays cached).
     """
     if method not in METHODS:
         raise ExplainError(f"Choose one of the methods: {', '.join(METHODS)}.")
     label, kind = METHODS[method]
-    out = {"result": None, "label": label, "meaning": METHOD_MEANINGS[method], "note": "", "state": "ready"}
+    out = {"result": None, "label": label, "meaning": METHOD_MEANINGS[method], "note": "", "state": "ready",
+           "source": None}
     payload = get_result(session, version.id, kind)
     if payload is None:
         out.update(state="computing", note=f"{label} is still being computed for this model.")
@@ -480,11 +609,11 @@ def importance(session: Session, version: ModelVersion, method: str, *, klass: A
             out.update(state="unavailable", note="This model has no impurity importance: only tree-based models "
                                                  "(forests, boosting, single trees) have one.")
             return out
-        out["result"] = payload
+        out["result"] = out["source"] = payload
         out["note"] = "From the model's training (mean decrease in impurity); spread over the trees."
         return out
     if method == "permutation":
-        out["result"] = payload
+        out["result"] = out["source"] = payload
         n = payload.get("n_samples") or payload.get("sample_size")
         total = payload.get("n_rows")
         sample = f"{n:,} of {total:,}" if n and total and n < total else f"{n:,}" if n else "the"
@@ -496,6 +625,7 @@ def importance(session: Session, version: ModelVersion, method: str, *, klass: A
         out.update(state="unavailable" if sample["state"] != "computing" else "computing", note=sample["note"])
         return out
     out["result"] = mean_abs_shap(sample["sample"])
+    out["source"] = sample["source"]
     out["note"] = sample["note"]
     return out
 
@@ -503,12 +633,13 @@ def importance(session: Session, version: ModelVersion, method: str, *, klass: A
 def shap_rows(session: Session, version: ModelVersion, *, klass: Any = None) -> dict:
     """Return the cached SHAP sample to draw, restricted to one class for multiclass models.
 
-    ``{"sample", "note", "state"}``; the sample is an ``explain_rows`` result.
+    ``{"sample", "note", "state", "source"}``; the sample is an ``explain_rows``
+    result, ``source`` the cached payload it comes from.
     """
     payload = get_result(session, version.id, "shap")
     if payload is None:
         return {"sample": None, "note": "The SHAP sample is still being computed for this model.",
-                "state": "computing"}
+                "state": "computing", "source": None}
     n, total = payload.get("n_samples", len(payload["values"])), payload.get("n_rows")
     of = f" of {total:,}" if total else ""
     if version.task == "multiclass":
@@ -516,7 +647,7 @@ def shap_rows(session: Session, version: ModelVersion, *, klass: Any = None) -> 
         labels = payload.get("target_label") or []
         keep = [i for i, t in enumerate(labels) if str(t) == key]
         if not keep:
-            return {"sample": None, "state": "empty",
+            return {"sample": None, "state": "empty", "source": payload,
                     "note": f"None of the {n} sampled test rows is predicted as {label}, so there are no SHAP "
                             f"values for it."}
         sample = dict(payload)
@@ -525,15 +656,15 @@ def shap_rows(session: Session, version: ModelVersion, *, klass: Any = None) -> 
                 sample[field] = [payload[field][i] for i in keep]
         note = (f"SHAP values towards {label} for the {len(keep)} of {n} sampled test rows{of} the model predicts "
                 f"as {label} ({payload.get('output_space')} units, {payload.get('method')} explainer).")
-        return {"sample": sample, "note": note, "state": "ready"}
+        return {"sample": sample, "note": note, "state": "ready", "source": payload}
     towards = f" towards {version.positive_class}" if version.task == "binary" else ""
     note = (f"SHAP values{towards} for {n:,} sampled test rows{of} ({payload.get('output_space')} units, "
             f"{payload.get('method')} explainer).")
-    return {"sample": payload, "note": note, "state": "ready"}
+    return {"sample": payload, "note": note, "state": "ready", "source": payload}
 
 
 def pdp(session: Session, version: ModelVersion, feature: str, *, klass: Any = None) -> dict:
-    """Return the partial dependence of ``feature`` to draw: ``{"pdp", "note", "state", "on_demand"}``.
+    """Return the partial dependence of ``feature`` to draw: ``{"pdp", "note", "state", "on_demand", "source"}``.
 
     Read from the cache for the top features; any other feature is computed
     now on a bounded sample (and kept for this process), and the note says so.
@@ -544,18 +675,18 @@ def pdp(session: Session, version: ModelVersion, feature: str, *, klass: Any = N
     payload = get_result(session, version.id, "pdp")
     if payload is None:
         return {"pdp": None, "note": "Partial dependence is still being computed for this model.",
-                "state": "computing", "on_demand": False}
+                "state": "computing", "on_demand": False, "source": None}
     cached = (payload.get("grids") or {}).get(key, {}).get(feature)
     kinds = {m["name"]: m["kind"] for m in version.feature_meta}
     if cached is not None:
         n = payload.get("sample_size")
         note = (f"Average over {n:,} sampled test rows; {len(cached.get('ice') or [])} of them drawn as lines."
                 if n else "")
-        return {"pdp": cached, "note": note, "state": "ready", "on_demand": False}
+        return {"pdp": cached, "note": note, "state": "ready", "on_demand": False, "source": payload}
     result = _pdp_on_demand(_files(version), feature, kinds[feature] == "categorical", index)
     note = (f"{feature} is not among the features computed in advance, so this was computed now on "
             f"{result['n_samples']:,} sampled test rows ({len(result.get('ice') or [])} drawn as lines).")
-    return {"pdp": result, "note": note, "state": "ready", "on_demand": True}
+    return {"pdp": result, "note": note, "state": "ready", "on_demand": True, "source": result}
 
 
 @functools.lru_cache(maxsize=32)
@@ -586,7 +717,7 @@ def pdp2d_pair(session: Session, version: ModelVersion) -> list[str]:
 
 
 def pdp2d(session: Session, version: ModelVersion, pair: list, *, klass: Any = None) -> dict:
-    """Return a two-way partial dependence to draw: ``{"pdp", "note", "state", "on_demand"}``."""
+    """Return a two-way partial dependence to draw: ``{"pdp", "note", "state", "on_demand", "source"}``."""
     if not isinstance(pair, (list, tuple)) or len(pair) != 2:
         raise ExplainError("Choose two features.")
     fx, fy = pair
@@ -598,7 +729,7 @@ def pdp2d(session: Session, version: ModelVersion, pair: list, *, klass: Any = N
     key, index, _ = class_key(version, klass)
     payload = get_result(session, version.id, "pdp_2d")
     if payload is None:
-        return {"pdp": None, "state": "computing", "on_demand": False,
+        return {"pdp": None, "state": "computing", "on_demand": False, "source": None,
                 "note": "The two-way partial dependence is still being computed for this model."}
     if payload and payload.get("available") and payload.get("features") in ([fx, fy], [fy, fx]):
         cached = payload["grids"].get(key)
@@ -606,12 +737,12 @@ def pdp2d(session: Session, version: ModelVersion, pair: list, *, klass: Any = N
             if payload["features"] == [fy, fx]:
                 cached = {"features": [fx, fy], "grid_x": cached["grid_y"], "grid_y": cached["grid_x"],
                           "values": np.asarray(cached["values"]).T.tolist(), "target": cached.get("target")}
-            return {"pdp": cached, "state": "ready", "on_demand": False,
+            return {"pdp": cached, "state": "ready", "on_demand": False, "source": payload,
                     "note": f"Average over {payload.get('sample_size', 0):,} sampled test rows."}
     kinds = {m["name"]: m["kind"] for m in version.feature_meta}
     result = _pdp2d_on_demand(_files(version), fx, fy, kinds[fx] == "categorical", kinds[fy] == "categorical",
                               index)
-    return {"pdp": result, "state": "ready", "on_demand": True,
+    return {"pdp": result, "state": "ready", "on_demand": True, "source": result,
             "note": f"This pair is not computed in advance, so it was computed now on {ON_DEMAND_PDP2D_ROWS:,} "
                     f"sampled test rows (at most) with a {ON_DEMAND_PDP2D_GRID}-point grid per feature."}
 
@@ -636,7 +767,7 @@ def ranked_features(session: Session, version: ModelVersion) -> list[str]:
 
 def clear_caches() -> None:
     """Forget this process's explainers, metadata, typical rows and on-demand results (tests)."""
-    for cached in (_reference_meta, _explainer, _median, _split_proba, _split_predictions, _pdp_on_demand,
-                   _pdp2d_on_demand):
+    for cached in (_reference_meta, _explainer, _fast_forest, _median, _split_proba, _split_predictions,
+                   _pdp_on_demand, _pdp2d_on_demand):
         cached.cache_clear()
 

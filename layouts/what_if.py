@@ -110,8 +110,8 @@ def value_of(meta: dict, position: Any) -> Any:
     """Return the value a control position stands for (the caller validates it).
 
     A log slider's position must lie in its range (ValueError otherwise); its
-    value is rounded to :data:`LOG_DIGITS` significant digits and kept in the
-    feature's range. Anything that is not a finite number is returned as is,
+    value is rounded to :data:`LOG_DIGITS` significant digits (to a whole
+    number for an integer feature) and kept in the feature's range. Anything that is not a finite number is returned as is,
     for the row validation to refuse with its message.
     """
     if meta.get("kind") != "numeric" or isinstance(position, bool) or not isinstance(position, (int, float)):
@@ -124,6 +124,9 @@ def value_of(meta: dict, position: Any) -> Any:
             raise ValueError(f"{meta['name']}: the slider position {position:g} is outside the slider "
                              f"({lo:.4g} to {hi:.4g}, log10 of {fmt(meta['min'])} to {fmt(meta['max'])}).")
         value = min(max(float(f"{10.0 ** position:.{LOG_DIGITS}g}"), float(meta["min"])), float(meta["max"]))
+        if meta.get("integer"):
+            # A log slider's positions fall between whole numbers: take the nearest one in range.
+            value = float(min(max(round(value), math.ceil(float(meta["min"]))), math.floor(float(meta["max"]))))
     else:
         value = float(f"{float(position):.{LINEAR_DIGITS}g}")
     if meta.get("integer") and value == round(value):

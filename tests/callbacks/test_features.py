@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 from dash import no_update
+from plotly.io.json import to_json_plotly
 
 from app.security.permissions import MODEL_SCOPED, ROLES, Permission
 from app.security.users import CurrentUser
@@ -37,6 +41,31 @@ def app(tmp_path_factory):
 def context(app):
     with app.app_context():
         yield
+
+
+def _plain(value):
+    """Turn plotly's typed arrays ({"dtype", "bdata", "shape"}) back into lists, recursively."""
+    if isinstance(value, dict) and "bdata" in value and "dtype" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        if value.get("shape"):
+            array = array.reshape([int(n) for n in str(value["shape"]).split(",")])
+        return array.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def drawn(fig) -> go.Figure:
+    """Return a chart answer as a Figure, checking it is a chart and not an empty state."""
+    assert isinstance(fig, dict) and fig.get("data"), fig
+    return go.Figure(_plain(json.loads(to_json_plotly(fig))))
+
+
+def empty(fig) -> bool:
+    """Return True for an empty-state answer (no traces, a message instead)."""
+    return isinstance(fig, dict) and fig.get("data") == [] and bool(fig["layout"].get("annotations"))
 
 
 def cached(app, name, kind):
@@ -108,8 +137,8 @@ def test_load_refuses_models_the_user_may_not_open(app):
 @pytest.mark.parametrize("method", ["permutation", "impurity", "shap"])
 def test_importance_figure_is_sorted_and_limited(app, method):
     fig, meaning, note = C.update_importance(LOANS, None, method, 3, None, None, user=ANALYST)
-    assert isinstance(fig, go.Figure) and meaning == ev.METHOD_MEANINGS[method] and note
-    bar = fig.data[0]
+    assert meaning == ev.METHOD_MEANINGS[method] and note
+    bar = drawn(fig).data[0]
     assert len(bar.y) == 3
     assert list(bar.x) == sorted(bar.x)  # largest on top (plotly draws the first bar at the bottom)
     if method == "permutation":
@@ -119,9 +148,17 @@ def test_importance_figure_is_sorted_and_limited(app, method):
         assert list(bar.error_x.array)[::-1] == pytest.approx(payload["std"][:3])
 
 
+def test_charts_are_built_once_per_payload_and_parameters(app):
+    first, _, _ = C.update_importance(LOANS, None, "permutation", 4, None, None, user=ANALYST)
+    again, _, _ = C.update_importance(LOANS, None, "permutation", 4, None, None, user=ANALYST)
+    other, _, _ = C.update_importance(LOANS, None, "permutation", 5, None, None, user=ANALYST)
+    assert again is first and other is not first
+    assert len(drawn(other).data[0].y) == 5
+
+
 def test_impurity_of_a_model_without_it_says_so(app):
     fig, _, note = C.update_importance(MLP, None, "impurity", 10, None, None, user=ANALYST)
-    assert isinstance(fig, dict) and "only tree-based" in str(fig)
+    assert empty(fig) and "only tree-based" in str(fig)
 
 
 def test_mean_abs_shap_per_class_for_multiclass(app):
@@ -130,6 +167,7 @@ def test_mean_abs_shap_per_class_for_multiclass(app):
     payload = cached(app, FLOWERS, "shap")
     keep = [i for i, t in enumerate(payload["target_label"]) if t == "virginica"]
     expected = np.abs(np.asarray(payload["values"])[keep]).mean(axis=0)
+    fig = drawn(fig)
     shown = dict(zip(fig.data[0].y, fig.data[0].x))
     assert [shown[f] for f in payload["features"]] == pytest.approx(expected.tolist())
 
@@ -150,23 +188,23 @@ def test_pdp_reads_the_cache_and_centres(app):
     payload = cached(app, LOANS, "pdp")
     feature = payload["features"][0]
     fig, note = C.update_pdp(LOANS, None, feature, False, None, None, user=ANALYST)
-    average = fig.data[-1]
+    average = drawn(fig).data[-1]
     assert list(average.y) == pytest.approx(payload["grids"]["yes"][feature]["average"])
     assert "computed now" not in note
     centred, _ = C.update_pdp(LOANS, None, feature, True, None, None, user=ANALYST)
-    assert centred.data[-1].y[0] == pytest.approx(0.0)
+    assert drawn(centred).data[-1].y[0] == pytest.approx(0.0)
 
 
 def test_pdp_of_an_uncached_feature_is_computed_and_says_so(app):
     payload = cached(app, LOANS, "pdp")
     other = next(f for f in get_version_features(app, LOANS) if f not in payload["features"])
     fig, note = C.update_pdp(LOANS, None, other, False, None, None, user=ANALYST)
-    assert isinstance(fig, go.Figure) and "computed now" in note
+    assert drawn(fig) and "computed now" in note
 
 
 def test_categorical_pdp_is_drawn_as_bars(app):
     fig, _ = C.update_pdp(LOANS, None, "employment_type", False, None, None, user=ANALYST)
-    bars = [t for t in fig.data if isinstance(t, go.Bar)]
+    bars = [t for t in drawn(fig).data if isinstance(t, go.Bar)]
     assert bars and set(bars[0].x) == {"salaried", "self-employed", "unemployed"}
 
 
@@ -175,24 +213,24 @@ def test_multiclass_pdp_follows_the_class(app):
     feature = payload["features"][0]
     for klass in ("setosa", "virginica"):
         fig, _ = C.update_pdp(FLOWERS, None, feature, False, klass, None, user=ANALYST)
-        assert list(fig.data[-1].y) == pytest.approx(payload["grids"][klass][feature]["average"])
+        assert list(drawn(fig).data[-1].y) == pytest.approx(payload["grids"][klass][feature]["average"])
 
 
 @pytest.mark.parametrize("bad", FORGED + ["not_a_feature"])
 def test_pdp_forged_feature_gives_a_message(app, bad):
     fig, message = C.update_pdp(LOANS, None, bad, False, None, None, user=ANALYST)
-    assert message is not None and isinstance(fig, dict)
+    assert message is not None and empty(fig)
 
 
 def test_pdp2d_reads_the_cache_and_refuses_one_feature_twice(app):
     payload = cached(app, HOUSES, "pdp_2d")
     fx, fy = payload["features"]
     fig, note = C.update_pdp2d(HOUSES, None, fx, fy, None, None, user=ANALYST)
-    assert np.asarray(fig.data[0].z).tolist() == pytest.approx(np.asarray(payload["grids"]["value"]["values"]).T)
+    assert np.asarray(drawn(fig).data[0].z).tolist() == pytest.approx(np.asarray(payload["grids"]["value"]["values"]).T)
     fig, note = C.update_pdp2d(HOUSES, None, fx, fx, None, None, user=ANALYST)
-    assert "different" in note and isinstance(fig, dict)
+    assert "different" in note and empty(fig)
     fig, note = C.update_pdp2d(HOUSES, None, fx, "nope", None, None, user=ANALYST)
-    assert isinstance(fig, dict)
+    assert empty(fig)
 
 
 # -- SHAP dependence --------------------------------------------------------------------------------
@@ -202,15 +240,16 @@ def test_dependence_scatter_uses_the_cached_sample(app):
     feature, colour = "credit_score", "annual_income"
     fig, note = C.update_dependence(LOANS, None, feature, colour, None, None, user=ANALYST)
     j = payload["features"].index(feature)
+    fig = drawn(fig)
     assert list(fig.data[0].y) == pytest.approx([row[j] for row in payload["values"]])
-    assert fig.data[0].marker.colorbar.title.text == colour
+    assert fig.data[0].marker.colorbar.title.text == colour and fig.layout.showlegend is False
     same, _ = C.update_dependence(LOANS, None, feature, feature, None, None, user=ANALYST)
-    assert same.data[0].marker.showscale is not True  # colouring by itself says nothing
+    assert drawn(same).data[0].marker.showscale is not True  # colouring by itself says nothing
 
 
 def test_dependence_refuses_a_model_the_user_may_not_open(app):
     fig, message = C.update_dependence(LOANS, None, "credit_score", None, None, None, user=SCOPED)
-    assert isinstance(fig, dict) and "You do not have access" in str(message)
+    assert empty(fig) and "You do not have access" in str(message)
 
 
 @pytest.mark.parametrize("bad", FORGED)

@@ -94,6 +94,11 @@ def test_log_slider_where_values_span_orders_of_magnitude(app):
         assert L.value_of(meta["annual_income"], L.position_of(meta["annual_income"], value)) == value
     with pytest.raises(ValueError, match="outside the slider"):
         L.value_of(meta["annual_income"], hi + 1)
+    # Every position of a log slider on a whole-number feature gives a whole number the model accepts.
+    assert meta["annual_income"]["integer"]
+    for k in range(0, L.SLIDER_POSITIONS + 1, 7):
+        value = L.value_of(meta["annual_income"], lo + k * step)
+        assert isinstance(value, int) and meta["annual_income"]["min"] <= value <= meta["annual_income"]["max"]
 
 
 def test_linear_slider_steps_are_round_and_keep_data_values(app):

@@ -313,3 +313,52 @@ def test_class_key(world):
 def test_values_diff_and_compact_json():
     assert ev.values_diff({"a": 1, "b": 2.0}, {"a": 1, "b": 3.0}) == {"b": 2.0}
     assert json.loads(ev.compact_json({"x": 1 / 3, "c": "t"})) == {"x": 0.33333333, "c": "t"}
+
+
+# -- the fast single-row path for forests -----------------------------------------------------------------
+
+@pytest.mark.parametrize("name", [FLOWERS, HOUSES])
+def test_forest_fast_path_equals_predict_row(world, name):
+    from app.ml.predict import predict_row
+
+    found = version(world, name)
+    meta = ev.reference_meta(found)
+    estimator = ev.estimator_of(found)
+    assert ev._fast_forest(ev._files(found)) is not None
+    _, test = registry.load_frames(found)
+    for index in range(0, len(test), 3):
+        row = ev.split_row(found, "test", index)
+        fast, slow = ev.predict(found, row), predict_row(estimator, row, feature_meta=meta, task=found.task)
+        assert fast.keys() == slow.keys()
+        for key, value in slow.items():
+            numeric = isinstance(value, float) or (isinstance(value, (list, tuple)) and all(
+                isinstance(v, float) for v in value))
+            assert fast[key] == (pytest.approx(value, rel=1e-12, abs=1e-12) if numeric else value), (index, key)
+
+
+@pytest.mark.parametrize("name", [LOANS, MLP])
+def test_other_models_take_the_general_path(world, name):
+    assert ev._fast_forest(ev._files(version(world, name))) is None
+
+
+@pytest.mark.parametrize("forest", ["random", "extra"])
+def test_fast_forest_in_a_pipeline_with_parallel_trees(forest):
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from app.ml.features import infer_feature_meta
+    from app.ml.predict import predict_row
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    cls = RandomForestClassifier if forest == "random" else ExtraTreesClassifier
+    model = make_pipeline(StandardScaler(), cls(n_estimators=30, n_jobs=2, random_state=0)).fit(X, y)
+    meta = infer_feature_meta(X)
+    fast = ev.FastForest(model, "multiclass")
+    for i in range(0, 150, 10):
+        row = {k: float(v) for k, v in X.iloc[i].items()}
+        got, expected = fast.predict_row(row, feature_meta=meta), predict_row(model, row, feature_meta=meta,
+                                                                               task="multiclass")
+        assert got["proba"] == pytest.approx(expected["proba"], abs=1e-12)
+        assert got["predicted"] == expected["predicted"] and got["margin"] == pytest.approx(expected["margin"])
