@@ -14,7 +14,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback_context, dcc, html, no_update
 
 from app.figures.common import empty_figure
-from app.figures.confusion import legend_below, per_class_figure, sampled_title
+from app.figures.confusion import legend_below, per_class_figure, sampled_title, thin_curve
 from app.figures.performance import (calibration_figure, confidence_figure, error_by_decile_figure, pr_figure,
                                      predicted_vs_actual_figure, residual_histogram_figure, residuals_figure,
                                      roc_figure, score_distribution_figure)
@@ -28,6 +28,8 @@ from layouts import performance as L
 from layouts.model_views import GRAPH_CONFIG, card, fmt, progress_block
 
 SPLIT_NAMES = {"train": "Train", "test": "Test"}
+#: Points per drawn ROC/PR curve (the cache keeps up to 2,000; AUC and AP use every row).
+CURVE_POINTS = 500
 
 
 def metrics_table(rows: list[dict], *, split_note: str | None = None) -> Any:
@@ -65,6 +67,14 @@ def _graph(graph_id: str, fig) -> Any:
     return dcc.Graph(id=graph_id, figure=fig.to_plotly_json(), config=GRAPH_CONFIG)
 
 
+def _roc(curve):
+    return thin_curve(curve, keys=("fpr", "tpr"), max_points=CURVE_POINTS)
+
+
+def _pr(curve):
+    return thin_curve(curve, keys=("recall", "precision"), max_points=CURVE_POINTS)
+
+
 def _why_missing(kind: str, ready: dict) -> str:
     failed = {f["kind"]: f["error"] for f in ready["failed"]}
     title = ready.get("titles", {}).get(kind, kind)
@@ -80,8 +90,8 @@ def _classifier(version: ModelVersion, payloads: dict, split: str, ready: dict) 
     out = []
     curves_split = payloads.get(f"curves_{split}")
     if binary:
-        roc_in = {SPLIT_NAMES[s]: (payloads.get(f"curves_{s}") or {}).get("roc") for s in ("train", "test")}
-        pr_in = {SPLIT_NAMES[s]: (payloads.get(f"curves_{s}") or {}).get("pr") for s in ("train", "test")}
+        roc_in = {SPLIT_NAMES[s]: _roc((payloads.get(f"curves_{s}") or {}).get("roc")) for s in ("train", "test")}
+        pr_in = {SPLIT_NAMES[s]: _pr((payloads.get(f"curves_{s}") or {}).get("pr")) for s in ("train", "test")}
         sweep_n = (payloads.get("curves_test") or {}).get("n")
         prevalence = None
         per_class = (payloads.get("metrics_test") or {}).get("per_class") or []
@@ -94,8 +104,8 @@ def _classifier(version: ModelVersion, payloads: dict, split: str, ready: dict) 
             empty_figure(_why_missing("curves_test", ready), title="Precision-recall curve")
     else:
         per = (curves_split or {}).get("per_class") or {}
-        roc_in = {f"class {k}": v["roc"] for k, v in per.items() if v}
-        pr_in = {f"class {k}": v["pr"] for k, v in per.items() if v}
+        roc_in = {f"class {k}": _roc(v["roc"]) for k, v in per.items() if v}
+        pr_in = {f"class {k}": _pr(v["pr"]) for k, v in per.items() if v}
         roc = roc_figure(roc_in) if roc_in else empty_figure(_why_missing(f"curves_{split}", ready),
                                                              title="ROC curve")
         pr = pr_figure(pr_in) if pr_in else empty_figure(_why_missing(f"curves_{split}", ready),
