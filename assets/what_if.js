@@ -1,5 +1,5 @@
 /* What-if: browser-only helpers. The value next to each slider while it is
- * dragged, the history of changes with step back and reset, the JSON of the
+ * dragged (the server answers every drag step; the history records releases), the history of changes with step back and reset, the JSON of the
  * current values (copied by dcc.Clipboard) and the link to the full
  * explanation. Nothing here talks to the server: the server validates every
  * value when the restored positions come back to it. */
@@ -89,11 +89,11 @@
       var target, newHistory = noUpdate();
       history = Array.isArray(history) ? history : [];
       if (triggered("whatif-reset")) {
-        if (!spec || !spec.features) { return [noUpdate(), noUpdate(), noUpdate()]; }
+        if (!spec || !spec.features) { return [noUpdate(), noUpdate(), noUpdate(), noUpdate()]; }
         target = {};
         spec.features.forEach(function (f) { target[f.name] = f.value; });
       } else {
-        if (history.length < 2) { return [noUpdate(), noUpdate(), noUpdate()]; }
+        if (history.length < 2) { return [noUpdate(), noUpdate(), noUpdate(), noUpdate()]; }
         newHistory = history.slice(0, -1);
         target = newHistory[newHistory.length - 1].values;
       }
@@ -101,7 +101,8 @@
         return positionOf(featureSpec(spec, id.feature), target[id.feature]);
       });
       var choices = (choiceIds || []).map(function (id) { return target[id.feature]; });
-      return [sliders, choices, newHistory];
+      // drag_value too: the live prediction reads a slider's drag position first.
+      return [sliders, sliders, choices, newHistory];
     },
 
     /* The history list (newest first), the step-back button, the JSON (shown and to copy), the explain link. */

@@ -206,7 +206,8 @@ def _http(app, name: str, mover: Mover, key: str, repeats: int) -> dict:
 
     def body():
         sv, sid, cv, cid = mover.args()
-        items = [[{"id": i, "property": "value", "value": v} for i, v in zip(sid, sv)],
+        items = [[{"id": i, "property": "drag_value", "value": v} for i, v in zip(sid, sv)],
+                 [{"id": i, "property": "value", "value": v} for i, v in zip(sid, sv)],
                  [{"id": i, "property": "value", "value": v} for i, v in zip(cid, cv)]]
         state = [[{"id": i, "property": "id", "value": i} for i in sid],
                  [{"id": i, "property": "id", "value": i} for i in cid],

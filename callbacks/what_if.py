@@ -1,7 +1,7 @@
 """Callbacks of the what-if page (all need 'use what-if' on the model).
 
-The prediction callback is the hot path: it answers every slider release,
-so it returns a :class:`dash.Patch` of the probability chart (the bars,
+The prediction callback is the hot path: it answers every step of a
+slider drag (live), so it returns a :class:`dash.Patch` of the probability chart (the bars,
 colours and title) instead of a new figure once the chart is drawn for the
 model, and it leaves the explanation to a separate callback that runs in
 parallel. History, reset, step back and copy-as-JSON run in the browser
@@ -205,11 +205,30 @@ def _label(prediction: dict) -> str:
     return f"{prediction['predicted']} {_pct(max(prediction['proba']))}"
 
 
-def predict(model, version, slider_values, slider_ids, choice_values, choice_ids, figkey, *, user) -> tuple:
-    """Answer one change of the form. Outputs: chart (figure or patch), chart key, verdict, values, message."""
+def live_positions(drags: Any, values: Any) -> Any:
+    """Return each slider's position now: where it is being dragged, else its committed value.
+
+    A slider reports ``drag_value`` while the handle moves and ``value`` when
+    it is released; ``drag_value`` is None until the first drag (and the
+    browser's step back and reset set both).
+    """
+    if not isinstance(drags, list) or not isinstance(values, list) or len(drags) != len(values):
+        return values
+    return [value if drag is None else drag for drag, value in zip(drags, values)]
+
+
+def predict(model, version, slider_values, slider_ids, choice_values, choice_ids, figkey, *, user,
+            slider_drags: Any = None, committed: bool = True) -> tuple:
+    """Answer one change of the form. Outputs: chart (figure or patch), chart key, verdict, values, message.
+
+    Called live while a slider is dragged (``committed`` False: the chart and
+    the verdict follow, the values store, which feeds the history, the JSON
+    and the links, waits for the release).
+    """
     try:
         found = _version(model, version, user)
-        row = posted_row(found, slider_values, slider_ids, choice_values, choice_ids)
+        positions = live_positions(slider_drags, slider_values) if slider_drags is not None else slider_values
+        row = posted_row(found, positions, slider_ids, choice_values, choice_ids)
     except InvalidInput as exc:
         return no_update, no_update, no_update, no_update, error_alert(str(exc))
     prediction = ev.predict(found, row)
@@ -224,7 +243,14 @@ def predict(model, version, slider_values, slider_ids, choice_values, choice_ids
     if prediction.get("proba") is not None:
         ranked = sorted(prediction["proba"], reverse=True)
         words = confidence_words(ranked[0] - (ranked[1] if len(ranked) > 1 else 0.0))
-    return chart, key, L.verdict(prediction, words), {"values": row, "label": _label(prediction)}, None
+    values = {"values": row, "label": _label(prediction)} if committed else no_update
+    return chart, key, L.verdict(prediction, words), values, None
+
+
+def _committed(triggered: list) -> bool:
+    """Return False when only dragging handles triggered the call (no release, no other change)."""
+    props = [t.get("prop_id", "") for t in triggered or []]
+    return any(p.endswith(".value") for p in props) or not any(p.endswith(".drag_value") for p in props)
 
 
 # -- local explanation ------------------------------------------------------------------------------
@@ -267,10 +293,13 @@ def register(dash_app, policy) -> None:
 
     policy.callback(Output(L.PROBA, "figure"), Output(L.FIGKEY, "data"), Output(L.VERDICT, "children"),
                     Output(L.VALUES, "data"), Output(L.MESSAGE, "children"),
-                    Input(sliders, "value"), Input(choices, "value"), State(sliders, "id"), State(choices, "id"),
+                    Input(sliders, "drag_value"), Input(sliders, "value"), Input(choices, "value"),
+                    State(sliders, "id"), State(choices, "id"),
                     State(ids.model, "value"), State(ids.version, "value"), State(L.FIGKEY, "data"),
                     prevent_initial_call=True, permission=PERMISSION)(
-        lambda sv, cv, sid, cid, model, version, key: predict(model, version, sv, sid, cv, cid, key, user=user()))
+        lambda drags, sv, cv, sid, cid, model, version, key: predict(
+            model, version, sv, sid, cv, cid, key, user=user(), slider_drags=drags,
+            committed=_committed(ctx.triggered)))
 
     policy.callback(Output(L.LOCAL, "children"), Output(L.LOCAL_NOTE, "children"), Output(L.EXPLAIN_GO, "style"),
                     Input(sliders, "value"), Input(choices, "value"), Input(L.EXPLAIN_GO, "n_clicks"),
@@ -287,7 +316,8 @@ def register(dash_app, policy) -> None:
     policy.clientside_callback(ClientsideFunction("whatif", "record"), Output(L.HISTORY, "data"),
                                Input(L.VALUES, "data"), Input(L.SPEC, "data"), State(L.HISTORY, "data"))
     policy.clientside_callback(ClientsideFunction("whatif", "step"), Output(sliders, "value"),
-                               Output(choices, "value"), Output(L.HISTORY, "data", allow_duplicate=True),
+                               Output(sliders, "drag_value"), Output(choices, "value"),
+                               Output(L.HISTORY, "data", allow_duplicate=True),
                                Input(L.BACK, "n_clicks"), Input(L.RESET, "n_clicks"), State(L.HISTORY, "data"),
                                State(L.SPEC, "data"), State(sliders, "id"), State(choices, "id"),
                                prevent_initial_call=True)

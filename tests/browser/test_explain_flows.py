@@ -98,6 +98,25 @@ def test_moving_a_what_if_slider_changes_the_probabilities(page, live_server):
     assert wait_title_change(page, "whatif-proba", moved) == before
 
 
+def test_probabilities_move_while_dragging_and_history_keeps_the_release(page, live_server):
+    open_page(page, live_server, "analyst", f"/what-if?model={LOANS}")
+    before = chart_title(page, "whatif-proba", "Predicted:")
+    page.wait_for_function("() => document.querySelector('#whatif-json').textContent.includes('credit_score')")
+    box = slider_thumb(page, "credit_score").bounding_box()
+    track = page.locator('[id*="whatif-slider"][id*="\\"credit_score\\""]').first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    end = track["x"] + track["width"] - 2
+    page.mouse.move(end, box["y"] + box["height"] / 2, steps=12)
+    # Still holding the handle: the chart has already followed.
+    during = wait_title_change(page, "whatif-proba", before)
+    assert "credit_score" not in page.inner_text("#whatif-history-list")
+    page.mouse.up()
+    page.wait_for_function("() => document.querySelector('#whatif-history-list').innerText.includes('credit_score')")
+    assert page.locator("#whatif-history-list li").count() == 1  # one release, one change
+    assert during.startswith("Predicted:")
+
+
 def test_a_log_slider_and_a_category_move_the_prediction(page, live_server):
     open_page(page, live_server, "analyst", f"/what-if?model={LOANS}")
     before = chart_title(page, "whatif-proba", "Predicted:")

@@ -372,13 +372,13 @@ def test_scoped_analyst_posting_for_another_model_gets_the_message(app):
     sign_in(client, app.extensions["glassbox.db"], "scoped")
     key = next(k for k in outputs(app) if k.startswith("..whatif-proba"))
 
-    def items(ids, values):
-        return [{"id": i, "property": "value", "value": v} for i, v in zip(ids, values)]
+    def items(ids, values, prop="value"):
+        return [{"id": i, "property": prop, "value": v} for i, v in zip(ids, values)]
 
     def ids_of(ids):
         return [{"id": i, "property": "id", "value": i} for i in ids]
 
-    body_inputs = [items(sid, sv), items(cid, cv)]
+    body_inputs = [items(sid, [None] * len(sv), "drag_value"), items(sid, sv), items(cid, cv)]
     state = [ids_of(sid), ids_of(cid), {"id": "whatif-model", "property": "value", "value": LOANS},
              {"id": "whatif-version", "property": "value", "value": None},
              {"id": "whatif-figkey", "property": "data", "value": None}]
@@ -386,3 +386,34 @@ def test_scoped_analyst_posting_for_another_model_gets_the_message(app):
     assert response.status_code == 200, response.data[:300]
     body = response.get_data(as_text=True)
     assert "You do not have access" in body and "proba" not in body
+
+
+# -- live while dragging ---------------------------------------------------------------------------------------
+
+def test_dragging_answers_live_and_commits_on_release(app):
+    _, spec, _ = build(LOANS)
+    form = Form(spec)
+    sv, sid, cv, cid = form.args()
+    names = [i["feature"] for i in sid]
+    drags = [None] * len(sv)
+    drags[names.index("credit_score")] = 840  # the handle is here; the committed value is still the old one
+    chart, key, verdict, values, message = C.predict(LOANS, None, sv, sid, cv, cid, None, user=ANALYST,
+                                                     slider_drags=drags, committed=False)
+    found = version(app, LOANS)
+    live = {**ev.typical_row(found), "credit_score": 840}
+    assert values is no_update and message is None
+    assert list(chart.data[0].x) == pytest.approx(ev.predict(found, live)["proba"])
+    released = C.predict(LOANS, None, [840 if n == "credit_score" else v for n, v in zip(names, sv)], sid, cv, cid,
+                         key, user=ANALYST, slider_drags=drags, committed=True)
+    assert released[3]["values"] == live
+
+
+def test_committed_and_live_positions():
+    assert C._committed([{"prop_id": '{"feature":"a","type":"whatif-slider"}.drag_value'}]) is False
+    assert C._committed([{"prop_id": '{"feature":"a","type":"whatif-slider"}.value'}]) is True
+    assert C._committed([{"prop_id": '{"feature":"a","type":"whatif-slider"}.drag_value'},
+                         {"prop_id": '{"feature":"a","type":"whatif-slider"}.value'}]) is True
+    assert C._committed([{"prop_id": '{"feature":"e","type":"whatif-choice"}.value'}]) is True
+    assert C._committed([{"prop_id": "."}]) is True and C._committed([]) is True
+    assert C.live_positions([None, 5], [1, 2]) == [1, 5]
+    assert C.live_positions("junk", [1, 2]) == [1, 2] and C.live_positions([1], [1, 2]) == [1, 2]
