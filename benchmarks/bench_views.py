@@ -248,6 +248,43 @@ async ([steps, key]) => {
 """
 
 
+FLOOR_JS = """
+async ([steps]) => {
+  const path = document.querySelector('#threshold-path');
+  const thumb = document.querySelector('#threshold-slider [role=slider]');
+  thumb.focus();
+  const out = [];
+  for (let i = 0; i < steps; i++) {
+    const before = path.innerText;
+    const painted = new Promise(resolve => {
+      const obs = new MutationObserver(() => {
+        if (path.innerText !== before) { obs.disconnect(); requestAnimationFrame(() => resolve(performance.now())); }
+      });
+      obs.observe(path, {subtree: true, childList: true, characterData: true});
+    });
+    const t0 = performance.now();
+    thumb.dispatchEvent(new KeyboardEvent('keydown', {key: i % 2 ? 'ArrowLeft' : 'ArrowRight', bubbles: true}));
+    out.push((await painted) - t0);
+    await new Promise(r => setTimeout(r, 50));
+  }
+  return out;
+}
+"""
+
+
+def _floor_app():
+    """A bare Dash page: a slider and one clientside output (what any Dash slider costs on this machine)."""
+    import dash
+    from dash import Input, Output, dcc, html
+
+    floor = dash.Dash("bench_floor", serve_locally=True)
+    floor.layout = html.Div([dcc.Slider(id="threshold-slider", min=0, max=1, step=0.01, value=0.5,
+                                        updatemode="drag"), html.Div(id="threshold-path", children="start")])
+    floor.clientside_callback("function (v) { return 'Threshold ' + v; }", Output("threshold-path", "children"),
+                              Input("threshold-slider", "value"))
+    return floor.server
+
+
 def bench_browser(app, sizes) -> list[tuple[str, dict]]:
     """Time slider moves in headless Chromium; fail if a move sends a request to the server."""
     from playwright.sync_api import sync_playwright
@@ -257,6 +294,8 @@ def bench_browser(app, sizes) -> list[tuple[str, dict]]:
     url = f"http://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    floor = make_server("127.0.0.1", 0, _floor_app(), threaded=True)
+    threading.Thread(target=floor.serve_forever, daemon=True).start()
     results = []
     requests: list[str] = []
     try:
@@ -291,9 +330,18 @@ def bench_browser(app, sizes) -> list[tuple[str, dict]]:
                         "p50": statistics.median(times), "p95": times[round(0.95 * len(times)) - 1],
                         "max": times[-1], "requests": len(requests), "moves": len(times)}))
                     log.info("browser %s: %s", n, results[-1][1])
+            page.goto(f"http://127.0.0.1:{floor.server_port}/")
+            page.wait_for_selector("#threshold-slider [role=slider]")
+            page.wait_for_timeout(1500)
+            page.evaluate(FLOOR_JS, [5])
+            times = sorted(page.evaluate(FLOOR_JS, [40]))
+            results.append(("floor: a bare Dash page (slider + one clientside output)", {
+                "p50": statistics.median(times), "p95": times[round(0.95 * len(times)) - 1], "max": times[-1],
+                "requests": 0, "moves": len(times)}))
             browser.close()
     finally:
         server.shutdown()
+        floor.shutdown()
     return results
 
 
@@ -319,7 +367,9 @@ def _table(callbacks, loads, browser, timings, sizes) -> str:
     if browser:
         lines += ["", "### Threshold slider in headless Chromium (ms from a key press on the slider)", "",
                   "Numbers: to the frame that paints the new matrix, bars, table and path. Markers: to the end of "
-                  "plotly's redraw of both curves (coalesced, after the numbers are painted).", "",
+                  "plotly's redraw of both curves (coalesced, after the numbers are painted). Floor: the same "
+                  "measurement on a bare Dash page with only a slider and one clientside output, in the same "
+                  "browser at the same time: what any Dash slider costs on this machine.", "",
                   "| Case | p50 | p95 | max | moves | server requests |", "|---|---|---|---|---|---|"]
         for label, r in browser:
             lines.append(f"| {label} | {r['p50']:.1f} | {r['p95']:.1f} | {r['max']:.1f} | {r['moves']} | "

@@ -1,16 +1,17 @@
 """Callbacks of the threshold explorer.
 
 The server sends, once per model selection, the exact confusion counts at
-every 0.01 threshold (train and test) and the figures; every slider move is
-then answered in the browser (``assets/threshold.js``), which patches only
-the parts of the figures that change. The server answers the rest: a value
-typed off the 0.01 grid (exact sweep), costs, fairness, saving.
+every 0.01 threshold (train and test) and the ROC and PR figures; every
+slider move is then answered in the browser (``assets/threshold.js``): it
+draws the matrix, the bars and the table and patches the curve markers. The
+server answers the rest: a value typed off the 0.01 grid (exact sweep),
+costs, fairness, saving. The current threshold is the value of the exact
+box (the browser keeps it in step with the slider).
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 from typing import Any
 
 import dash_bootstrap_components as dbc
@@ -30,15 +31,12 @@ from data import views
 from data.db import get_db
 from data.registry import MAX_REASON_LENGTH, ModelVersion, save_threshold
 from layouts import threshold as L
-from layouts.model_views import fmt, placeholder, progress_block
-
-log = logging.getLogger(__name__)
+from layouts.model_views import placeholder, progress_block
 
 TASKS = ("binary",)
 SPLIT_NAMES = {"train": "Train", "test": "Test"}
 #: Metrics of the train-vs-test table (the browser renders it; labels and meanings come from here).
 TABLE_KEYS = ("precision", "recall", "f1", "accuracy", "specificity", "mcc", "predicted_positive_rate")
-_GRID_KEYS = ("tp", "fp", "tn", "fn")
 #: Points per drawn ROC/PR curve (AUC and AP are computed on every row).
 CURVE_POINTS = 300
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -576,10 +577,45 @@ def cell_rows(version: ModelVersion, split: str, *, true_label: Any, pred_label:
     end = min(end, start + MAX_PAGE_ROWS)
     rows = split_rows(version, split)
     pred, confidence = predicted(rows, version, threshold)
-    candidates = _cell_candidates(version, rows, pred, true_label, pred_label)
-    idx = select_rows(rows, version, candidates, pred, confidence, sort_model=sort_model,
-                      filter_model=filter_model)
+    idx = _ordered_cell(_VersionKey(version), split, threshold, class_label(version, true_label),
+                        class_label(version, pred_label), _canonical(sort_model), _canonical(filter_model))
     return {"rows": page_records(rows, version, idx[start:end], pred, confidence), "count": int(len(idx))}
+
+
+@dataclass(frozen=True, eq=False)
+class _VersionKey:
+    """A version as a cache key: equal when id and storage folder are (a registration never changes)."""
+
+    version: Any
+
+    def __hash__(self) -> int:
+        return hash((self.version.id, self.version.storage_dir))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _VersionKey) and \
+            (self.version.id, self.version.storage_dir) == (other.version.id, other.version.storage_dir)
+
+
+def _canonical(model: Any) -> str:
+    """Return a sort or filter model as canonical JSON (the cache key of an ordering)."""
+    try:
+        return json.dumps(model, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ViewError("the grid's sort or filter is malformed") from exc
+
+
+@functools.lru_cache(maxsize=4)
+def _ordered_cell(key: _VersionKey, split: str, threshold: float | None, true_label: Any, pred_label: Any,
+                  sort_json: str, filter_json: str) -> np.ndarray:
+    """Return the row positions of a cell after filtering and sorting (kept while the user pages through)."""
+    version = key.version
+    rows = split_rows(version, split)
+    pred, confidence = predicted(rows, version, threshold)
+    candidates = _cell_candidates(version, rows, pred, true_label, pred_label)
+    idx = select_rows(rows, version, candidates, pred, confidence, sort_model=json.loads(sort_json),
+                      filter_model=json.loads(filter_json))
+    idx.setflags(write=False)
+    return idx
 
 
 def cell_csv(version: ModelVersion, split: str, *, true_label: Any, pred_label: Any, threshold: float | None,
@@ -697,3 +733,4 @@ def clear_caches() -> None:
     """Forget this process's sweeps and predictions (tests, memory pressure)."""
     _sweep.cache_clear()
     _split_rows.cache_clear()
+    _ordered_cell.cache_clear()
