@@ -270,8 +270,7 @@ def update_histogram(bar_click, selected_rows, cell_click, stamp, range_key, buc
     with get_db().session() as s:
         counts = V.drift_counts(s, ref, window)
     if feature not in ref.features and feature != V.PREDICTION_ROW:
-        rows = [r for r in V.drift_table(ref, counts) if r["psi"] is not None and r["feature"] != V.PREDICTION_ROW]
-        feature = rows[0]["feature"] if rows else None
+        feature = V.most_drifted(ref, counts)
     if feature is None:
         return empty_figure("No current data to compare with the reference.", title="Reference vs current"), None
     return V.histogram(ref, counts, feature), feature

@@ -1346,6 +1346,35 @@ def bucket_stats(session: Session, window: Window) -> list[dict]:
     return out
 
 
+def bucket_stats_and_scores(session: Session, window: Window) -> tuple[list[dict], dict, dict]:
+    """Return (bucket sums, {bucket: {bin: n}} of labelled positives' scores, the same of negatives).
+
+    From the roll-ups this is three small queries; with a segment it is one scan of the covering index,
+    grouped by bucket, label and score bin, folded here.
+    """
+    if window.segment is None:
+        return (bucket_stats(session, window), bin_counts_by_bucket(session, window, VAR_SCORE_POS),
+                bin_counts_by_bucket(session, window, VAR_SCORE_NEG))
+    p = PredictionLog
+    b = bucket_expr(p.hour, window.bucket).label("bucket")
+    cols = [expr.label(name) for name, expr in _raw_stat_columns().items()]
+    query = (select(b, p.label_pos, p.score_bin, *cols).where(*_raw_where(window))
+             .group_by(b, p.label_pos, p.score_bin))
+    stats: dict[int, dict] = {}
+    pos: dict[int, dict[int, int]] = {}
+    neg: dict[int, dict[int, int]] = {}
+    for row in session.execute(query):
+        bucket = int(row.bucket)
+        item = stats.setdefault(bucket, {"bucket": bucket, **{c: 0.0 if c.startswith("sum_") else 0
+                                                               for c in _HOUR_SUMS}})
+        for c in _HOUR_SUMS:
+            item[c] += (getattr(row, c) or 0.0) if c.startswith("sum_") else int(getattr(row, c) or 0)
+        if row.score_bin is not None and row.label_pos in (0, 1):
+            target = pos if row.label_pos == 1 else neg
+            target.setdefault(bucket, {})[int(row.score_bin)] = int(row.n_labelled)
+    return [stats[k] for k in sorted(stats)], pos, neg
+
+
 def _raw_var_column(var: int):
     p = PredictionLog
     if var >= 0:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app.figures.common import empty_figure
 from app.figures.monitoring import (anomaly_timeline_figure, drift_bar_figure, histogram_compare_figure,
                                     score_distribution_over_time_figure, timeline_figure)
-from app.ml.drift import feature_drift_table, prediction_drift
+from app.ml.drift import feature_drift_table, prediction_drift, psi
 from app.ml.timeseries import bucket_performance
 from data import alerts as A
 from data import monitoring as M
@@ -96,10 +96,10 @@ def segment_text(segment: M.Segment | None, ref: M.VersionRef) -> str:
 
 def bucket_rows(session: Session, ref: M.VersionRef, window: M.Window) -> list[dict]:
     """Return per-bucket rows (``time`` ISO string plus every count; binary: score histograms by label)."""
-    rows = M.bucket_stats(session, window)
     if ref.task == "binary":
-        pos = M.bin_counts_by_bucket(session, window, M.VAR_SCORE_POS)
-        neg = M.bin_counts_by_bucket(session, window, M.VAR_SCORE_NEG)
+        rows, pos, neg = M.bucket_stats_and_scores(session, window)
+    else:
+        rows = M.bucket_stats(session, window)
     out = []
     for row in rows:
         item = dict(row)
@@ -233,6 +233,12 @@ def drift_table(ref: M.VersionRef, counts: Mapping[str, list[int]]) -> list[dict
     pred = prediction_drift(ref.prediction_bins, counts[PREDICTION_ROW], name=PREDICTION_ROW)
     rows.append(pred)
     return sorted(rows, key=lambda r: (r["psi"] is None, -(r["psi"] or 0.0), r["feature"]))
+
+
+def most_drifted(ref: M.VersionRef, counts: Mapping[str, list[int]]) -> str | None:
+    """Return the feature with the largest PSI (ranking only: no test statistics are computed), or None."""
+    scored = [(psi(ref.bins[f]["counts"], counts[f]), f) for f in ref.features if sum(counts[f]) > 0]
+    return max(scored)[1] if scored else None
 
 
 def drift_grid_rows(rows: Sequence[Mapping]) -> list[dict]:

@@ -90,7 +90,10 @@ def test_drift_statistics_match_scipy(world):
 
 def test_segment_over_every_bin_equals_the_rollups(world):
     db, ref = world
-    _ingest(db, _records(250, hours=72))
+    records = _records(250, hours=72)
+    _ingest(db, records)
+    labels = [{"id": r["id"], "label": "yes" if i % 3 else "no"} for i, r in enumerate(records) if i % 2]
+    assert M.ingest_labels(db, "churn", labels).ok
     plan = ref.features.index("plan")
     every_bin = tuple(range(len(ref.bins["plan"]["counts"])))
     start = M.hour_of(DAY)
@@ -99,6 +102,10 @@ def test_segment_over_every_bin_equals_the_rollups(world):
         raw = M.Window(ref.id, start, start + 96, bucket, M.Segment("plan", plan, every_bin))
         with db.session() as s:
             assert M.bucket_stats(s, rolled) == M.bucket_stats(s, raw), bucket
+            both = M.bucket_stats_and_scores(s, rolled)
+            assert both == M.bucket_stats_and_scores(s, raw), bucket
+            assert sum(sum(h.values()) for h in both[1].values()) + sum(sum(h.values()) for h in both[2].values()) \
+                == len(labels)
             for var in (0, 1, 2, M.VAR_PREDICTION, M.VAR_SCORE):
                 assert M.bin_counts_by_bucket(s, rolled, var) == M.bin_counts_by_bucket(s, raw, var), (bucket, var)
 
