@@ -70,6 +70,9 @@ def _figure(kind: str, source: _Source, params: tuple) -> dict:
         fig = shap_dependence_figure(data, feature, color_by=color)
         if color is not None and fig.data and getattr(fig.data[0].marker, "showscale", None):
             fig.update_layout(showlegend=False)  # a numeric colour has its colour bar; one legend entry says nothing
+        if fig.data:
+            # The x axis names the feature already; the long default title ran into the chart's title.
+            fig.update_yaxes(title_text=f"SHAP value ({data.get('output_space') or 'model output'})")
     return fig.to_plotly_json()
 
 

@@ -641,7 +641,7 @@ def shap_rows(session: Session, version: ModelVersion, *, klass: Any = None) -> 
         return {"sample": None, "note": "The SHAP sample is still being computed for this model.",
                 "state": "computing", "source": None}
     n, total = payload.get("n_samples", len(payload["values"])), payload.get("n_rows")
-    of = f" of {total:,}" if total else ""
+    rows = f"{n:,} sampled test rows (of {total:,})" if total and n < total else f"all {n:,} test rows"
     if version.task == "multiclass":
         key, _, label = class_key(version, klass)
         labels = payload.get("target_label") or []
@@ -654,11 +654,11 @@ def shap_rows(session: Session, version: ModelVersion, *, klass: Any = None) -> 
         for field in ("values", "data", "output", "base_values", "target_index", "target_label", "index"):
             if isinstance(payload.get(field), list) and len(payload[field]) == len(labels):
                 sample[field] = [payload[field][i] for i in keep]
-        note = (f"SHAP values towards {label} for the {len(keep)} of {n} sampled test rows{of} the model predicts "
-                f"as {label} ({payload.get('output_space')} units, {payload.get('method')} explainer).")
+        note = (f"SHAP values towards {label} for the {len(keep)} of {rows} that the model predicts as {label} "
+                f"({payload.get('output_space')} units, {payload.get('method')} explainer).")
         return {"sample": sample, "note": note, "state": "ready", "source": payload}
     towards = f" towards {version.positive_class}" if version.task == "binary" else ""
-    note = (f"SHAP values{towards} for {n:,} sampled test rows{of} ({payload.get('output_space')} units, "
+    note = (f"SHAP values{towards} for {rows} ({payload.get('output_space')} units, "
             f"{payload.get('method')} explainer).")
     return {"sample": payload, "note": note, "state": "ready", "source": payload}
 
