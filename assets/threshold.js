@@ -15,7 +15,8 @@
  * straight into DOM nodes that React leaves empty (built with createElement
  * and textContent, never innerHTML); the ROC, PR and cost figures, built on
  * the server, get their markers patched (dash_clientside.Patch through
- * set_props), coalesced and run after the numbers have been painted.
+ * set_props) once the slider has rested for QUIET_MS, so a drag never waits
+ * for plotly.
  */
 (function () {
   "use strict";
@@ -264,26 +265,24 @@
 
   /* -- figures drawn by plotly: markers patched after the numbers are painted ------- */
 
+  /* Plotly redraws take longer than a frame: while the slider moves they wait; once it has rested for
+   * QUIET_MS the newest patch of each figure is applied (each patch assigns absolute values). */
+  var QUIET_MS = 120;
   var pendingFigures = {};
-  var flushQueued = false;
-  function later(fn) {
-    var raf = typeof window.requestAnimationFrame === "function" ? window.requestAnimationFrame.bind(window) :
-      function (f) { return setTimeout(f, 0); };
-    raf(function () { setTimeout(fn, 0); });
-  }
+  var flushTimer = null;
   function flushFigures() {
-    flushQueued = false;
+    flushTimer = null;
     var todo = pendingFigures;
     pendingFigures = {};
     Object.keys(todo).forEach(function (id) {
       if (typeof dc.set_props === "function") { dc.set_props(id, { figure: todo[id] }); }
     });
   }
-  /* Only the newest patch of a figure is applied: each assigns absolute values. */
   function deferFigure(id, patch) {
     if (patch === null || typeof dc.Patch !== "function") { return; }
     pendingFigures[id] = patch;
-    if (!flushQueued) { flushQueued = true; later(flushFigures); }
+    if (flushTimer !== null) { clearTimeout(flushTimer); }
+    flushTimer = setTimeout(flushFigures, QUIET_MS);
   }
 
   function markerPatch(indices, per, t) {

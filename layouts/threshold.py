@@ -62,6 +62,7 @@ FAIR_MESSAGE = "threshold-fair-message"
 EQ_TARGET = "threshold-eq-target"
 EQ_BUTTON = "threshold-eq-button"
 EQ_TABLE = "threshold-eq-table"
+TABS = "threshold-tabs"
 # Saving.
 SAVED = "threshold-saved"
 REASON = "threshold-reason"
@@ -89,7 +90,7 @@ def _controls() -> html.Div:
             dbc.Col([
                 dbc.Label("Threshold: rows with a score at or above it are flagged positive", html_for=SLIDER),
                 dcc.Slider(id=SLIDER, min=0, max=1, step=0.01, value=0.5, marks=SLIDER_MARKS, updatemode="drag",
-                           allow_direct_input=False, tooltip={"placement": "bottom", "always_visible": False}),
+                           allow_direct_input=False),
             ], md=7),
             dbc.Col([
                 dbc.Label("Exact value", html_for=BOX),
@@ -102,8 +103,28 @@ def _controls() -> html.Div:
     ])
 
 
+def _cost() -> html.Div:
+    return html.Div([
+        html.P("What a wrong flag costs against what a missed positive costs, in any unit (money, hours). The "
+               "curve shows the average cost per row at each threshold.", className="gb-help small text-muted mt-2"),
+        dbc.Row([
+            dbc.Col([dbc.Label("Cost of a false positive", html_for=COST_FP),
+                     dbc.Input(id=COST_FP, type="number", min=0, max=MAX_COST, step="any", value=DEFAULT_COST_FP,
+                               debounce=True)], md=3),
+            dbc.Col([dbc.Label("Cost of a false negative", html_for=COST_FN),
+                     dbc.Input(id=COST_FN, type="number", min=0, max=MAX_COST, step="any", value=DEFAULT_COST_FN,
+                               debounce=True)], md=3),
+            dbc.Col(html.Div(id=COST_MESSAGE, className="pt-md-4"), md=6),
+        ], className="g-3 mb-2"),
+        graph(COST_GRAPH, title="Expected cost per row by threshold"),
+    ])
+
+
 def _fairness(ctx: PageContext) -> html.Div:
     return html.Div([
+        html.P("At the current threshold: how often each group is flagged, how many of its positives are caught "
+               "(TPR) and how many of its negatives are wrongly flagged (FPR).",
+               className="gb-help small text-muted mt-2"),
         dbc.Row([
             dbc.Col([dbc.Label("Group column", html_for=FAIR_COLUMN),
                      dcc.Dropdown(id=FAIR_COLUMN, options=[], value=None, clearable=False,
@@ -125,7 +146,7 @@ def _fairness(ctx: PageContext) -> html.Div:
 
 
 def _save(ctx: PageContext) -> html.Div:
-    saved = html.Div(id=SAVED, className="mb-2")
+    saved = html.Div(id=SAVED, className="mb-2 mt-3")
     if not ctx.can(Permission.SET_THRESHOLD):
         return html.Div([saved, html.P(
             "Saving a threshold needs the permission 'set the classification threshold' "
@@ -165,21 +186,10 @@ def layout(ctx: PageContext):
                          help_text="The dots mark the current threshold on the train and test curves."), lg=6),
             dbc.Col(card(None, graph(PR, title="Precision-recall curve")), lg=6),
         ], className="g-3"),
-        card("Expected cost", html.Div([
-            dbc.Row([
-                dbc.Col([dbc.Label("Cost of a false positive", html_for=COST_FP),
-                         dbc.Input(id=COST_FP, type="number", min=0, max=MAX_COST, step="any",
-                                   value=DEFAULT_COST_FP, debounce=True)], md=3),
-                dbc.Col([dbc.Label("Cost of a false negative", html_for=COST_FN),
-                         dbc.Input(id=COST_FN, type="number", min=0, max=MAX_COST, step="any",
-                                   value=DEFAULT_COST_FN, debounce=True)], md=3),
-                dbc.Col(html.Div(id=COST_MESSAGE, className="pt-md-4"), md=6),
-            ], className="g-3 mb-2"),
-            graph(COST_GRAPH, title="Expected cost per row by threshold"),
-        ]), help_text="What a wrong flag costs against what a missed positive costs, in any unit (money, hours). "
-                      "The curve shows the average cost per row at each threshold."),
-        card("Fairness across groups", _fairness(ctx),
-             help_text="At the current threshold: how often each group is flagged, how many of its positives are "
-                       "caught (TPR) and how many of its negatives are wrongly flagged (FPR)."),
-        card("Saved threshold", _save(ctx)),
+        # Only the chosen tab is rendered: fewer components make every slider move cheaper (see threshold.js).
+        html.Div(dcc.Tabs(id=TABS, value="cost", className="mb-3", children=[
+            dcc.Tab(label="Expected cost", value="cost", children=_cost()),
+            dcc.Tab(label="Fairness across groups", value="fairness", children=_fairness(ctx)),
+            dcc.Tab(label="Saved threshold", value="save", children=_save(ctx)),
+        ]), className="gb-card p-3 mb-3"),
     ])
