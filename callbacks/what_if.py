@@ -88,9 +88,8 @@ def build(trigger, model, version, row_index, split, start, *, user) -> tuple:
         row, _, info = start_row(found, {}, user=user)
         note = error_alert(str(exc) + " Started from a typical row instead.")
     meta = ev.slider_meta(found)
-    method = ev.explainer_method(found)
-    spec = L.spec(meta, row, model=found.name, version=found.number, method=method,
-                  start={"split": info["split"], "row": info["row"]})
+    # The explainer is built by the explanation callback, in parallel: the form does not wait for it.
+    spec = L.spec(meta, row, model=found.name, version=found.number, start={"split": info["split"], "row": info["row"]})
     for feature in spec["features"]:
         feature["anchor"] = info["anchor"][feature["name"]]
     return L.controls(meta, row), spec, note

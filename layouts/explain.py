@@ -325,9 +325,10 @@ def nearest_table(items: list[dict], row: dict, *, task: str, split: str) -> htm
                    + [html.Td(show(row[f])) for f in features], className="table-active")
     body = [this]
     for item in items:
-        predicted = show(item["predicted"]) + ("" if item.get("confidence") is None else f" ({pct(item['confidence'])})")
-        body.append(html.Tr([html.Td(str(item["row"])), html.Td(f"{item['distance']:.3g}"), html.Td(show(item["true"])),
-                             html.Td(predicted, style={"whiteSpace": "nowrap"})]
+        confidence = item.get("confidence")
+        predicted = show(item["predicted"]) + ("" if confidence is None else f" ({pct(confidence)})")
+        body.append(html.Tr([html.Td(str(item["row"])), html.Td(f"{item['distance']:.3g}"),
+                             html.Td(show(item["true"])), html.Td(predicted, style={"whiteSpace": "nowrap"})]
                             + [html.Td(show(item["values"][f]),
                                        className="fw-semibold" if item["values"][f] != row[f] else None)
                                for f in features]))

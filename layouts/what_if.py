@@ -111,8 +111,9 @@ def value_of(meta: dict, position: Any) -> Any:
 
     A log slider's position must lie in its range (ValueError otherwise); its
     value is rounded to :data:`LOG_DIGITS` significant digits (to a whole
-    number for an integer feature) and kept in the feature's range. Anything that is not a finite number is returned as is,
-    for the row validation to refuse with its message.
+    number for an integer feature) and kept in the feature's range. Anything
+    that is not a finite number is returned as is, for the row validation to
+    refuse with its message.
     """
     if meta.get("kind") != "numeric" or isinstance(position, bool) or not isinstance(position, (int, float)):
         return position
@@ -134,13 +135,13 @@ def value_of(meta: dict, position: Any) -> Any:
     return value
 
 
-def spec(meta: list[dict], row: dict, *, model: str, version: int, method: str, start: dict) -> dict:
+def spec(meta: list[dict], row: dict, *, model: str, version: int, start: dict) -> dict:
     """Return what the browser needs: each control's scale and starting position, and the start."""
     features = []
     for m in meta:
         features.append({"name": m["name"], "kind": m["kind"], "log": uses_log(m), "integer": bool(m.get("integer")),
                          "base": position_of(m, row[m["name"]]), "value": row[m["name"]]})
-    return {"model": model, "version": version, "method": method, "features": features, "start": start}
+    return {"model": model, "version": version, "features": features, "start": start}
 
 
 # ---------------------------------------------------------------------------
@@ -333,7 +334,8 @@ def layout(ctx: PageContext):
     ]), help_text="Drag a slider or pick a category: the answer on the right follows.")
     answer = card("The model's answer", html.Div([
         html.Div(id=VERDICT, className="mb-2"),
-        graph(PROBA, title="Prediction", height=220, message="Choose a model above.", loading=False),
+        graph(PROBA, title="Prediction", height=220, message="The prediction for the inputs appears here.",
+              loading=False),
     ]), help_text="For a classifier the predicted class is highlighted and the gap to the runner-up says how "
                   "close the call is; for a regression, the value with its likely range where the model gives one.")
     local = card("Why, for this case", html.Div([

@@ -130,7 +130,7 @@ def test_one_control_per_feature_with_full_labels(app):
     assert text.count(L.SLIDER) == 4 and text.count(L.CHOICE) == 2
     assert "typical row" in note
     assert {f["name"]: f["value"] for f in spec["features"]} == ev.typical_row(found)
-    assert spec["method"] == "tree" and spec["start"] == {"split": "test", "row": None}
+    assert spec["start"] == {"split": "test", "row": None} and ev.explainer_method(found) == "tree"
 
 
 def test_start_from_a_row_and_from_values(app):
@@ -311,7 +311,7 @@ def test_local_explanation_of_tree_models_follows_every_change(app):
 
 def test_kernel_models_explain_only_on_request(app):
     _, spec, _ = build(MLP)
-    assert spec["method"] == "kernel"
+    assert ev.explainer_method(version(app, MLP)) == "kernel"
     sv, sid, cv, cid = Form(spec).args()
     children, note, style = C.local(None, MLP, None, sv, sid, cv, cid, user=ANALYST)
     assert children is None and "Kernel SHAP" in note and style == {}
