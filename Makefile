@@ -20,7 +20,7 @@ $(VENV)/bin/python:
 
 $(RUN_STAMP): $(VENV)/bin/python requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . || $(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
 $(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt

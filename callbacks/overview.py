@@ -14,7 +14,9 @@ from app.security.permissions import Permission
 from data.analysis_cache import status_for
 from data.db import get_db
 from data.registry import list_models
+from data.monitoring import open_alert_counts
 from layouts import overview as L
+from layouts.monitoring import alert_badge
 
 TASK_LABELS = {"binary": "Binary classifier", "multiclass": "Multiclass classifier", "regression": "Regressor"}
 STATE_COLORS = {"ready": "success", "computing": "info", "failed": "danger", "none": "secondary"}
@@ -79,7 +81,7 @@ def _threshold_block(version) -> html.Div | None:
                      html.Span(f": {saved['reason']}", className="text-muted")], className="mb-2")
 
 
-def model_card(record, status: dict, *, can, available: set[str] | None = None) -> dbc.Col:
+def model_card(record, status: dict, *, can, available: set[str] | None = None, open_alerts: int = 0) -> dbc.Col:
     """Return the card of one model (its latest version) as seen by a user with ``can``."""
     version = record.latest
     name = record.name
@@ -93,7 +95,8 @@ def model_card(record, status: dict, *, can, available: set[str] | None = None) 
                   dbc.Badge(TASK_LABELS.get(version.task, version.task), color="light", text_color="dark",
                             className="me-2 border"),
                   html.Span(f"v{version.number}" + (f" of {len(record.versions)}" if len(record.versions) > 1
-                                                    else ""), className="gb-help")],
+                                                    else ""), className="gb-help"),
+                  alert_badge(name, open_alerts) if can(Permission.VIEW_MONITORING, model=name) else None],
                  className="d-flex align-items-center flex-wrap mb-1"),
         html.P((version.description[:240] + ("…" if len(version.description) > 240 else ""))
                if version.description else "", className="gb-help mb-2"),
@@ -143,7 +146,9 @@ def overview_cards(user, *, available: set[str] | None = None) -> tuple[list, bo
         statuses = {r.name: status_for(session, r.latest.id) for r in records}
         if not records:
             return [empty_state(can_manage=user.can(Permission.MANAGE_MODELS))], True
-        cards = [model_card(r, statuses[r.name], can=user.can, available=available) for r in records]
+        alerts = open_alert_counts(session, [r.name for r in records])
+        cards = [model_card(r, statuses[r.name], can=user.can, available=available, open_alerts=alerts[r.name])
+                 for r in records]
     computing = any(s["state"] == "computing" for s in statuses.values())
     return cards, not computing
 
