@@ -14,7 +14,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, callback_context, dcc, html, no_update
 
 from app.figures.common import empty_figure
-from app.figures.confusion import legend_below, per_class_figure, sampled_title, thin_curve
+from app.figures.confusion import legend_below, per_class_figure, sampled_title, svg_scatter, thin_curve
 from app.figures.performance import (calibration_figure, confidence_figure, error_by_decile_figure, pr_figure,
                                      predicted_vs_actual_figure, residual_histogram_figure, residuals_figure,
                                      roc_figure, score_distribution_figure)
@@ -178,12 +178,14 @@ def _regression(version: ModelVersion, payloads: dict, split: str, ready: dict) 
                 error_by_decile_figure(payload.get("residuals") or {})]
         for fig in figs:
             fig.update_layout(title_text=f"{fig.layout.title.text} \u2013 {split} data")
+            fig.update_xaxes(title_font=dict(size=12))
+            fig.update_yaxes(title_font=dict(size=12))
     ids = (L.PRED_ACTUAL, L.RESIDUALS, L.RESIDUAL_HIST, L.DECILES)
     helps = ("Points on the diagonal are perfect predictions.",
              "A pattern here (a curve, a funnel) means the errors depend on the prediction.",
              "Errors centred on zero and narrow are best.",
              "Where in the range of predictions the model misses most (computed on every row).")
-    cols = [dbc.Col(card(None, _graph(i, legend_below(f)), help_text=h), lg=6) for i, f, h in zip(ids, figs, helps)]
+    cols = [dbc.Col(card(None, _graph(i, svg_scatter(f)), help_text=h), lg=6) for i, f, h in zip(ids, figs, helps)]
     return [dbc.Row(cols[:2], className="g-3"), dbc.Row(cols[2:], className="g-3")]
 
 

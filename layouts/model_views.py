@@ -103,6 +103,8 @@ def fmt(value: Any, spec: str = ".3f") -> str:
     if isinstance(value, int):
         return f"{value:,}"
     try:
-        return format(value, spec)
+        text = format(value, spec)
     except (TypeError, ValueError):
         return str(value)
+    # "-0.0000": a tiny negative rounded to zero reads as a sign that is not there.
+    return text[1:] if text.startswith("-") and not any(ch in "123456789" for ch in text) else text

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from app.figures.common import PALETTE, empty_figure, style
 
-__all__ = ["legend_below", "per_class_figure", "sampled_title", "thin_curve"]
+__all__ = ["legend_below", "per_class_figure", "sampled_title", "svg_scatter", "thin_curve"]
 
 
 def thin_curve(curve: dict | None, *, keys: tuple[str, ...], max_points: int = 500) -> dict | None:
@@ -35,6 +35,23 @@ def thin_curve(curve: dict | None, *, keys: tuple[str, ...], max_points: int = 5
     if isinstance(thresholds, list):
         out["thresholds"] = [thresholds[i] for i in idx if i < len(thresholds)]
     return out
+
+
+def svg_scatter(fig: go.Figure) -> go.Figure:
+    """Draw WebGL scatter traces as SVG (browsers without WebGL show nothing; a few thousand points are fine)."""
+    if not any(trace.type == "scattergl" for trace in fig.data):
+        return fig
+    traces = []
+    for trace in fig.data:
+        if trace.type == "scattergl":
+            props = trace.to_plotly_json()
+            props.pop("type", None)
+            traces.append(go.Scatter(**props))
+        else:
+            traces.append(trace)
+    fig.data = []
+    fig.add_traces(traces)
+    return fig
 
 
 def legend_below(fig: go.Figure, *, height: int = 430) -> go.Figure:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import precision_recall_fscore_support, roc_curve
 
-from app.figures.confusion import legend_below, per_class_figure, sampled_title, thin_curve
-from app.figures.performance import roc_figure
+from app.figures.confusion import legend_below, per_class_figure, sampled_title, svg_scatter, thin_curve
+from app.figures.performance import predicted_vs_actual_figure, roc_figure
 from app.ml.metrics import per_class_report
 from app.ml.threshold import threshold_sweep
 
@@ -65,3 +65,12 @@ def test_sampled_title_says_when_only_a_sample_is_drawn():
 def test_legend_below_moves_the_legend_under_the_plot():
     fig = legend_below(roc_figure({"Test": threshold_sweep([0, 1, 1], [0.1, 0.7, 0.4]).roc_curve()}), height=500)
     assert fig.layout.legend.y < 0 and fig.layout.legend.orientation == "h" and fig.layout.height == 500
+
+
+def test_svg_scatter_keeps_the_points_and_drops_webgl():
+    fig = predicted_vs_actual_figure([1.0, 2.0, 3.0], [1.5, 2.0, 2.5])
+    assert any(t.type == "scattergl" for t in fig.data)
+    svg = svg_scatter(fig)
+    assert [t.type for t in svg.data] == ["scatter", "scatter"]
+    assert list(svg.data[0].x) == [1.0, 2.0, 3.0] and list(svg.data[0].y) == [1.5, 2.0, 2.5]
+    assert svg.layout.title.text == "Predicted vs actual"
