@@ -37,6 +37,10 @@ EXPLAIN_PATH = "/explain"
 _NORMALISE = {"none": None, "true": "true", "pred": "pred"}
 
 
+def _hint() -> Any:
+    return html.P("Click a cell of the matrix to see the rows behind it.", className="gb-help mb-0")
+
+
 def _version(model, version, user, permission=Permission.VIEW_CONFUSION_MATRIX) -> ModelVersion:
     return resolve(model, version, user=user, permission=permission, tasks=TASKS)
 
@@ -107,8 +111,8 @@ def matrix(model, version, split, normalise, n_intervals, *, user, polled: bool 
         why = ("The counts of this model are still being computed; the matrix appears when they are ready."
                if computing else "The counts of this model are not available (see above).")
         return (placeholder(why, title="Confusion matrix"), threshold_note(found), status, not computing, None, None,
-                None, None)
-    return fig, threshold_note(found), status, True, None, None, None, None
+                _hint(), None)
+    return fig, threshold_note(found), status, True, None, None, _hint(), None
 
 
 def _cell_from_click(click: Any) -> tuple[Any, Any]:

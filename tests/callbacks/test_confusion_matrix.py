@@ -73,7 +73,7 @@ def test_binary_matrix_equals_sklearn_at_the_saved_threshold(world, cancer):
     fig, note, status, interval_off, message, cell, info, area = matrix(world)
     assert message is None and interval_off is True and "default threshold 0.5" in note
     assert z(fig) == confusion_matrix(y, score >= 0.5).tolist()
-    assert cell is None and area is None  # a new matrix clears the chosen cell
+    assert cell is None and area is None and "Click a cell" in text_of(info)  # a new matrix clears the cell
     with world.extensions["glassbox.db"].session() as s:
         save_threshold(s, version(world, BINARY).id, value=0.8, reason="fewer false alarms", set_by="analyst")
     try:
