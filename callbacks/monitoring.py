@@ -210,7 +210,7 @@ def update_distributions(stamp, range_key, bucket, seg_feature, seg_bins, model,
         return _empty("Prediction distribution over time"), _empty("Input anomalies over time")
     with get_db().session() as s:
         scores = V.score_distribution(s, ref, window)
-        rows = M.bucket_stats(s, window)
+        rows = M.bucket_stats(s, window, columns=M.STATS_FOR["anomalies"])
     for row in rows:
         row["time"] = M.hour_start(row["bucket"]).isoformat()
     anomalies = V.anomalies(rows)

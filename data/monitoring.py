@@ -796,7 +796,7 @@ def decode_codes(codes: Sequence[str], n_features: int) -> np.ndarray:
     """Return the (n, n_features) bin indices of :func:`bin_codes` text (-1 for missing)."""
     if not codes:
         return np.zeros((0, n_features), dtype=np.int64)
-    raw = np.frombuffer("".join(codes).encode("ascii"), dtype=np.uint8).reshape(len(codes), n_features, 2)
+    raw = np.array(codes, dtype=f"S{2 * n_features}").view(np.uint8).reshape(len(codes), n_features, 2)
     lookup = np.full(256, -1, dtype=np.int64)
     lookup[_HEX] = np.arange(16)
     hi, lo = lookup[raw[:, :, 0]], lookup[raw[:, :, 1]]
@@ -1310,7 +1310,15 @@ def _bit(column, bit: int):
     return column.op("&")(bit) // bit
 
 
-def _raw_stat_columns():
+def _raw_stat_columns(names: Iterable[str] | None = None) -> dict:
+    columns = _all_raw_stat_columns()
+    if names is None:
+        return columns
+    wanted = set(names)
+    return {k: v for k, v in columns.items() if k in wanted}
+
+
+def _all_raw_stat_columns() -> dict:
     p = PredictionLog
     pos, lab = p.pred_pos, p.label_pos
     return {
@@ -1324,8 +1332,20 @@ def _raw_stat_columns():
     }
 
 
-def bucket_stats(session: Session, window: Window) -> list[dict]:
-    """Return per-bucket sums (``bucket`` hour index plus every roll-up count), in time order."""
+#: The sums each view needs (a segment aggregates raw rows, so asking for fewer is cheaper).
+STATS_FOR = {
+    "binary": ("n", "n_labelled", "tp", "fp", "tn", "fn", "n_anomalous"),
+    "multiclass": ("n", "n_labelled", "correct", "n_anomalous"),
+    "regression": ("n", "n_labelled", "sum_sq_err", "sum_abs_err", "sum_err", "n_anomalous"),
+    "anomalies": ("n", "n_missing", "n_below_min", "n_above_max", "n_unseen", "n_outliers"),
+}
+
+
+def bucket_stats(session: Session, window: Window, *, columns: Iterable[str] | None = None) -> list[dict]:
+    """Return per-bucket sums (``bucket`` hour index plus every roll-up count), in time order.
+
+    With a segment only ``columns`` are computed (the others are 0; binary ``correct`` is ``tp + tn``).
+    """
     if window.segment is None:
         h = MonitoringHour
         b = bucket_expr(h.hour, window.bucket).label("bucket")
@@ -1334,19 +1354,22 @@ def bucket_stats(session: Session, window: Window) -> list[dict]:
                                         h.hour < window.end).group_by(b).order_by(b))
     else:
         b = bucket_expr(PredictionLog.hour, window.bucket).label("bucket")
-        cols = [expr.label(name) for name, expr in _raw_stat_columns().items()]
+        cols = [expr.label(name) for name, expr in _raw_stat_columns(columns).items()]
         query = select(b, *cols).where(*_raw_where(window)).group_by(b).order_by(b)
     out = []
     for row in session.execute(query):
         item = {"bucket": int(row.bucket)}
         for c in _HOUR_SUMS:
-            v = getattr(row, c)
+            v = getattr(row, c, None)
             item[c] = (v or 0.0) if c.startswith("sum_") else int(v or 0)
+        if window.segment is not None and columns is not None and "correct" not in columns and "tp" in columns:
+            item["correct"] = item["tp"] + item["tn"]
         out.append(item)
     return out
 
 
-def bucket_stats_and_scores(session: Session, window: Window) -> tuple[list[dict], dict, dict]:
+def bucket_stats_and_scores(session: Session, window: Window, *,
+                            columns: Iterable[str] | None = None) -> tuple[list[dict], dict, dict]:
     """Return (bucket sums, {bucket: {bin: n}} of labelled positives' scores, the same of negatives).
 
     From the roll-ups this is three small queries; with a segment it is one scan of the covering index,
@@ -1357,7 +1380,8 @@ def bucket_stats_and_scores(session: Session, window: Window) -> tuple[list[dict
                 bin_counts_by_bucket(session, window, VAR_SCORE_NEG))
     p = PredictionLog
     b = bucket_expr(p.hour, window.bucket).label("bucket")
-    cols = [expr.label(name) for name, expr in _raw_stat_columns().items()]
+    wanted = set(columns) | {"n_labelled"} if columns is not None else None
+    cols = [expr.label(name) for name, expr in _raw_stat_columns(wanted).items()]
     query = (select(b, p.label_pos, p.score_bin, *cols).where(*_raw_where(window))
              .group_by(b, p.label_pos, p.score_bin))
     stats: dict[int, dict] = {}
@@ -1368,10 +1392,14 @@ def bucket_stats_and_scores(session: Session, window: Window) -> tuple[list[dict
         item = stats.setdefault(bucket, {"bucket": bucket, **{c: 0.0 if c.startswith("sum_") else 0
                                                                for c in _HOUR_SUMS}})
         for c in _HOUR_SUMS:
-            item[c] += (getattr(row, c) or 0.0) if c.startswith("sum_") else int(getattr(row, c) or 0)
+            value = getattr(row, c, None)
+            item[c] += (value or 0.0) if c.startswith("sum_") else int(value or 0)
         if row.score_bin is not None and row.label_pos in (0, 1):
             target = pos if row.label_pos == 1 else neg
             target.setdefault(bucket, {})[int(row.score_bin)] = int(row.n_labelled)
+    if columns is not None and "correct" not in columns and "tp" in columns:
+        for item in stats.values():
+            item["correct"] = item["tp"] + item["tn"]
     return [stats[k] for k in sorted(stats)], pos, neg
 
 
@@ -1434,21 +1462,42 @@ def bin_totals(session: Session, window: Window, variables: Iterable[int]) -> di
         return out
     features = [v for v in variables if v >= 0]
     if features:
-        # One index-only scan of the segment's bin codes, counted per feature (no feature values are read).
-        codes = session.scalars(select(PredictionLog.codes).where(*_raw_where(window))).all()
+        # One scan of the covering index returns the segment's bin codes; they are counted per feature here
+        # (small integers; no feature value is read).
+        codes = [row[0] for row in _fetch_plain(session, select(PredictionLog.codes).where(*_raw_where(window)))]
         if codes:
-            width = len(codes[0]) // 2
-            decoded = decode_codes(codes, width)
+            decoded = decode_codes(codes, len(codes[0]) // 2)
             for var in features:
-                counts = np.bincount(decoded[:, var][decoded[:, var] >= 0])
+                column = decoded[:, var]
+                counts = np.bincount(column[column >= 0])
                 out[var] = {int(b): int(c) for b, c in enumerate(counts) if c}
     for var in (v for v in variables if v < 0):
         column = _raw_var_column(var)
         where = _raw_where(window) + [column.is_not(None), column >= 0]
+        if var == VAR_SCORE_POS:
+            where.append(PredictionLog.label_pos == 1)
+        elif var == VAR_SCORE_NEG:
+            where.append(PredictionLog.label_pos == 0)
         for row in session.execute(select(column.label("bin"), func.count().label("count")).where(*where)
                                    .group_by(column)):
             out[var][int(row.bin)] = int(row.count)
     return out
+
+
+def _fetch_plain(session: Session, stmt) -> list[tuple]:
+    """Return the rows of a Core select as plain tuples straight from the driver.
+
+    For bulk fetches of a few small columns: building SQLAlchemy row objects costs three times the
+    query itself at hundreds of thousands of rows. Runs in the session's transaction.
+    """
+    compiled = stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
+    params = [compiled.params[k] for k in compiled.positiontup] if compiled.positiontup else compiled.params
+    cursor = session.connection().connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def counts_list(counts: Mapping[int, int], n_bins: int) -> list[int]:

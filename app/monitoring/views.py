@@ -96,10 +96,11 @@ def segment_text(segment: M.Segment | None, ref: M.VersionRef) -> str:
 
 def bucket_rows(session: Session, ref: M.VersionRef, window: M.Window) -> list[dict]:
     """Return per-bucket rows (``time`` ISO string plus every count; binary: score histograms by label)."""
+    columns = M.STATS_FOR[ref.task]
     if ref.task == "binary":
-        rows, pos, neg = M.bucket_stats_and_scores(session, window)
+        rows, pos, neg = M.bucket_stats_and_scores(session, window, columns=columns)
     else:
-        rows = M.bucket_stats(session, window)
+        rows = M.bucket_stats(session, window, columns=columns)
     out = []
     for row in rows:
         item = dict(row)

@@ -104,6 +104,12 @@ def test_segment_over_every_bin_equals_the_rollups(world):
             assert M.bucket_stats(s, rolled) == M.bucket_stats(s, raw), bucket
             both = M.bucket_stats_and_scores(s, rolled)
             assert both == M.bucket_stats_and_scores(s, raw), bucket
+            for view, wanted in M.STATS_FOR.items():
+                if view == "anomalies" or view == "binary":
+                    subset = M.bucket_stats(s, raw, columns=wanted)
+                    keys = set(wanted) | ({"correct"} if view == "binary" else set())
+                    assert [{k: r[k] for k in keys} for r in subset] == \
+                        [{k: r[k] for k in keys} for r in M.bucket_stats(s, rolled)], (bucket, view)
             assert sum(sum(h.values()) for h in both[1].values()) + sum(sum(h.values()) for h in both[2].values()) \
                 == len(labels)
             for var in (0, 1, 2, M.VAR_PREDICTION, M.VAR_SCORE):
