@@ -91,7 +91,8 @@ def browser():
 def page(browser):
     """A fresh browser context (no cookies) and page per test; CSP violations fail the test."""
     context = browser.new_context(viewport={"width": 1440, "height": 900})
-    context.set_default_timeout(15_000)
+    # Generous: CI machines have 2 cores, and a first request may load a model and its explainer.
+    context.set_default_timeout(45_000)
     pg = context.new_page()
     problems: list[str] = []
     pg.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" and
