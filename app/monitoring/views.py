@@ -149,7 +149,8 @@ def summary(rows: Sequence[Mapping], perf: Mapping, drift_rows: Sequence[Mapping
 def legend_below(fig: go.Figure, *, rows: int = 1) -> go.Figure:
     """Move a figure's legend under the plot so it never covers the title (many series, narrow cards)."""
     extra = 24 * rows
-    height = (fig.layout.height or 360) + extra
+    # Grow the plot area too, so a long y-axis title stays clear of the figure title.
+    height = (fig.layout.height or 360) + extra + 40
     # Paper coordinates: put the legend's top below the x-axis title.
     fig.update_layout(height=height, margin=dict(b=80 + extra),
                       legend=dict(orientation="h", yanchor="top", y=-(80 / (height - 130)), x=0, xanchor="left"))
@@ -270,12 +271,20 @@ def histogram(ref: M.VersionRef, counts: Mapping[str, list[int]], feature: str) 
         bins = ref.prediction_bins
         label = {"score": f"Predicted probability of {positive_label(ref)}", "class": "Predicted class",
                  "value": "Predicted value"}.get(ref.prediction_kind, "Prediction")
-        return histogram_compare_figure(label, bins, bins["counts"], counts[PREDICTION_ROW])
+        return _legend_under_title(histogram_compare_figure(label, bins, bins["counts"], counts[PREDICTION_ROW]))
     if feature not in ref.features:
         return empty_figure("Click a feature in the drift chart or table to compare its histograms.",
                             title="Reference vs current")
     bins = ref.bins[feature]
-    return histogram_compare_figure(feature, bins, bins["counts"], counts[feature])
+    return _legend_under_title(histogram_compare_figure(feature, bins, bins["counts"], counts[feature]))
+
+
+def _legend_under_title(fig: go.Figure) -> go.Figure:
+    """Put a two-entry legend on its own line under the title (narrow cards otherwise overlap them)."""
+    if fig.data:
+        fig.update_layout(margin=dict(t=84), legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0,
+                                                         xanchor="left"))
+    return fig
 
 
 # -- records -----------------------------------------------------------------------------------
