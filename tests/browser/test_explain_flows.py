@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser.conftest import login, screenshot
 from tests.browser.seed_explain import HOUSES, LOANS, MLP
@@ -47,8 +48,16 @@ def test_drill_down_from_the_confusion_matrix_opens_the_explanation(page, live_s
     box = page.locator("#cm-matrix .nsewdrag").first.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.75)
     page.wait_for_selector("#cm-rows-grid .ag-center-cols-container .ag-row")
-    page.locator("#cm-rows-grid .ag-center-cols-container .ag-row").first.click()
-    page.wait_for_selector("#cm-details-body-explain")
+    # The grid fetches its rows from the server and may redraw them once; click again if the first click
+    # landed on a row that was being replaced.
+    for attempt in range(3):
+        page.locator("#cm-rows-grid .ag-center-cols-container .ag-row").first.click()
+        try:
+            page.wait_for_selector("#cm-details-body-explain", timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
     href = page.get_attribute("#cm-details-body-explain", "href")
     row = re.search(r"row=(\d+)", href).group(1)
     page.click("#cm-details-body-explain")
